@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing Faxbox needs on a fresh Debian 12 machine, and nothing twice:
+#   bash tests/services/deps.sh run    # what `make run` needs (build tools, SQLite)
+#   bash tests/services/deps.sh test   # plus RabbitMQ and the CouchDB-compatible test server's npm modules
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+mode="${1:-test}"
+missing=()
+need() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || missing+=("$1"); }
+need pkg-config
+need libsqlite3-dev
+if [ "$mode" = "test" ] || [ "$mode" = "bench" ]; then
+  need rabbitmq-server
+  # Node.js may come from outside Debian's packages (as on the build machines): accept it on PATH.
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$mode" = "test" ] || [ "$mode" = "bench" ]; then
+  # The CouchDB-compatible test server (express-pouchdb), from the committed lockfile.
+  if [ ! -d tests/couchdb/node_modules ] || [ tests/couchdb/package-lock.json -nt tests/couchdb/node_modules/.package-lock.json ]; then
+    echo "deps: npm ci in tests/couchdb"
+    (cd tests/couchdb && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi
+echo "deps: ok ($mode)"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs the benchmarks (release builds) with the services they compare against, then stops those services.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+started_rabbit=0
+cleanup() {
+  if [ "$started_rabbit" = 1 ]; then bash tests/services/rabbitmq.sh stop || true; fi
+}
+trap cleanup EXIT
+if ! bash tests/services/rabbitmq.sh status >/dev/null 2>&1; then
+  started_rabbit=1
+  bash tests/services/rabbitmq.sh start
+fi
+
+echo "## Store (embedded SQLite)"
+cargo bench -p kz_data --bench store
+echo
+echo "## Bus (in-process vs RabbitMQ)"
+cargo bench -p kz_amqp --bench bus

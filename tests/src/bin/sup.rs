@@ -1,0 +1,5 @@
+//! The sup command, built into the test package so tests run the current code.
+
+fn main() -> std::process::ExitCode {
+    sup::main()
+}
