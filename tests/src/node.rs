@@ -33,6 +33,10 @@ pub fn free_port() -> u16 {
 /// A faxd process with its own data directory and admin port; killed when dropped.
 pub struct FaxdNode {
     pub admin_url: String,
+    /// The email-to-fax SMTP server's address (`127.0.0.1:PORT`).
+    pub smtp_addr: String,
+    /// The REST API's base URL (`http://127.0.0.1:PORT`).
+    pub api_url: String,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
     child: Option<Child>,
@@ -46,7 +50,14 @@ impl FaxdNode {
         let config_path = dir.path().join("faxd.toml");
         let base = format!("node = \"{node_name}\"\ndata_dir = \"{}\"\n{extra}\n", dir.path().join("var").display());
         std::fs::write(dir.path().join("faxd.base.toml"), &base).expect("write base config");
-        let mut node = FaxdNode { admin_url: String::new(), dir, config_path, child: None };
+        let mut node = FaxdNode {
+            admin_url: String::new(),
+            smtp_addr: String::new(),
+            api_url: String::new(),
+            dir,
+            config_path,
+            child: None,
+        };
         node.spawn();
         node
     }
@@ -61,10 +72,14 @@ impl FaxdNode {
     }
 
     fn spawn(&mut self) {
-        let port = free_port();
+        let (port, smtp, api) = (free_port(), free_port(), free_port());
         let base = std::fs::read_to_string(self.dir.path().join("faxd.base.toml")).expect("base config");
-        std::fs::write(&self.config_path, format!("{base}\n[admin]\nlisten = \"127.0.0.1:{port}\"\n"))
-            .expect("write config");
+        let sections = format!(
+            "\n[admin]\nlisten = \"127.0.0.1:{port}\"\n\n[smtp]\nlisten = \"127.0.0.1:{smtp}\"\n\n[api]\nlisten = \"127.0.0.1:{api}\"\n"
+        );
+        std::fs::write(&self.config_path, format!("{base}{sections}")).expect("write config");
+        self.smtp_addr = format!("127.0.0.1:{smtp}");
+        self.api_url = format!("http://127.0.0.1:{api}");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

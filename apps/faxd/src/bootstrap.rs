@@ -23,6 +23,8 @@ pub struct Bootstrap {
     pub store: StoreSection,
     pub bus: BusSection,
     pub admin: AdminSection,
+    pub smtp: SmtpSection,
+    pub api: ApiSection,
 }
 
 impl Default for Bootstrap {
@@ -35,6 +37,8 @@ impl Default for Bootstrap {
             store: StoreSection::default(),
             bus: BusSection::default(),
             admin: AdminSection::default(),
+            smtp: SmtpSection::default(),
+            api: ApiSection::default(),
         }
     }
 }
@@ -119,6 +123,45 @@ impl Default for AdminSection {
     }
 }
 
+/// `[smtp]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpSection {
+    /// Where the email-to-fax SMTP server listens (Kazoo's `smtp_port` 19025).
+    pub listen: SocketAddr,
+    /// The name the server gives in its greeting; defaults to the host part of the node name.
+    pub hostname: Option<String>,
+}
+
+impl Default for SmtpSection {
+    fn default() -> Self {
+        SmtpSection { listen: SocketAddr::from(([127, 0, 0, 1], 19025)), hostname: None }
+    }
+}
+
+/// `[api]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    /// Where the REST API listens (Kazoo's crossbar port 8000).
+    pub listen: SocketAddr,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        ApiSection { listen: SocketAddr::from(([127, 0, 0, 1], 8000)) }
+    }
+}
+
+impl Bootstrap {
+    /// The host name used in SMTP greetings: `[smtp] hostname`, else the part of the node name after `@`.
+    pub fn smtp_hostname(&self) -> String {
+        self.smtp.hostname.clone().unwrap_or_else(|| {
+            self.node.rsplit_once('@').map(|(_, h)| h.to_string()).unwrap_or_else(|| self.node.clone())
+        })
+    }
+}
+
 /// A bootstrap file that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
@@ -164,6 +207,9 @@ mod tests {
         assert_eq!(b.bus.uri, "amqp://guest:guest@127.0.0.1:5672/%2f");
         assert_eq!(b.admin.listen.to_string(), "127.0.0.1:19100");
         assert_eq!(b.log.format, LogFormat::Human);
+        assert_eq!(b.smtp.listen.to_string(), "127.0.0.1:19025");
+        assert_eq!(b.api.listen.to_string(), "127.0.0.1:8000");
+        assert_eq!(b.smtp_hostname(), "localhost");
     }
 
     #[test]
