@@ -12,6 +12,8 @@ need pkg-config
 need libsqlite3-dev
 if [ "$mode" = "test" ] || [ "$mode" = "bench" ]; then
   need rabbitmq-server
+  # A real SMTP client for the email-to-fax tests (tests/tests/email_to_fax.rs).
+  need swaks
   # Node.js may come from outside Debian's packages (as on the build machines): accept it on PATH.
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
 fi

@@ -78,6 +78,12 @@ fn newcomer_walkthrough_on_embedded_defaults() {
 
     assert!(node.sup_ok(&["kapps_maintenance", "refresh_views"]).starts_with("refreshed views in"));
 
+    // The fax maintenance functions answer through the same endpoint.
+    let jobs = node.sup_ok(&["fax_maintenance", "pending_jobs"]);
+    assert!(jobs.contains("| Job ") && jobs.ends_with("(no rows)"), "{jobs}");
+    let restart = node.sup(&["fax_maintenance", "restart_job", "0123456789abcdef0123456789abcdef"]);
+    assert_eq!(restart.status.code(), Some(1));
+
     // Usage and unknown commands are errors with a reason.
     let usage = node.sup(&["kapps_config", "get", "fax"]);
     assert_eq!(usage.status.code(), Some(1));

@@ -20,7 +20,9 @@ use futures::stream::BoxStream;
 use kz_core::db::{self, DbClass};
 use kz_data::couch::CouchStore;
 use kz_data::design::{all_design_docs, push_design_docs};
-use kz_data::{BulkResult, Change, Doc, Store, StoreError, StoreErrorKind, StoreResult, ViewOptions, ViewRow};
+use kz_data::{
+    BulkResult, Change, Doc, NewAttachment, Store, StoreError, StoreErrorKind, StoreResult, ViewOptions, ViewRow,
+};
 use serde_json::{Value, json};
 
 /// What a test body needs to keep its databases apart from the other tests'.
@@ -86,6 +88,7 @@ conformance!(
     bulk_save,
     attachments,
     attachments_survive_saves,
+    save_with_attachments,
     views_faxes,
     views_account_modb_accounts,
     views_errors,
@@ -464,6 +467,127 @@ async fn attachments_survive_saves(store: &dyn Store, cx: &Ctx) {
     let results = store.bulk_save(&db, vec![bulk]).await.expect("bulk");
     assert!(matches!(&results[0], BulkResult::Saved { .. }), "{results:?}");
     assert_eq!(store.get_attachment(&db, "rx1", "fax.tiff").await.expect("kept").data, tiff);
+}
+
+fn new_attachment(name: &str, content_type: &str, data: Bytes) -> NewAttachment {
+    NewAttachment { name: name.to_string(), content_type: content_type.to_string(), data }
+}
+
+async fn save_with_attachments(store: &dyn Store, cx: &Ctx) {
+    let db = cx.db("save_atts");
+    fresh_db(store, &db).await;
+    let tiff = fixture("itu1.tif");
+    let pdf = Bytes::from_static(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n");
+    // Every byte value, to prove nothing is re-encoded on the way.
+    let binary = Bytes::from((0..=255u8).cycle().take(70_000).collect::<Vec<u8>>());
+
+    // A new document and two attachments in one write, in the order given.
+    let saved = store
+        .save_with_attachments(
+            &db,
+            doc(json!({"_id": "job1", "pvt_type": "fax", "pvt_job_status": "pending"})),
+            vec![
+                new_attachment("original_file.pdf", "application/pdf", pdf.clone()),
+                new_attachment("original_file_2.tiff", "image/tiff", tiff.clone()),
+            ],
+        )
+        .await
+        .expect("save_with_attachments");
+    let rev1 = rev_of(&saved);
+    assert!(rev1.starts_with("1-"), "one revision for the document and its attachments: {rev1}");
+    assert_eq!(saved["pvt_job_status"], json!("pending"));
+    let returned = saved["_attachments"].as_object().expect("stubs returned");
+    assert_eq!(returned.keys().collect::<Vec<_>>(), vec!["original_file.pdf", "original_file_2.tiff"]);
+    assert_eq!(returned["original_file.pdf"]["length"], json!(pdf.len()));
+    assert_eq!(returned["original_file_2.tiff"]["content_type"], json!("image/tiff"));
+
+    let stored = store.get(&db, "job1").await.expect("get");
+    assert_eq!(stored["_rev"], json!(rev1));
+    assert_eq!(stored["pvt_type"], json!("fax"));
+    let stubs = stored["_attachments"].as_object().expect("stubs");
+    assert_eq!(stubs.len(), 2);
+    for (name, content_type, data) in
+        [("original_file.pdf", "application/pdf", &pdf), ("original_file_2.tiff", "image/tiff", &tiff)]
+    {
+        assert_eq!(stubs[name]["content_type"], json!(content_type), "{name}");
+        assert_eq!(stubs[name]["length"], json!(data.len()), "{name}");
+        assert_eq!(stubs[name]["stub"], json!(true), "{name}");
+        let got = store.get_attachment(&db, "job1", name).await.expect("get_attachment");
+        assert_eq!(got.content_type, content_type, "{name}");
+        assert!(got.data == *data, "{name}: exact bytes back");
+    }
+
+    // An update with the current rev adds one, replaces one, and keeps the other.
+    let mut edited = stored.clone();
+    edited.insert("attempts".into(), json!(1));
+    let replaced = Bytes::from_static(b"%PDF-1.7\nreplaced\n%%EOF\n");
+    let updated = store
+        .save_with_attachments(
+            &db,
+            edited,
+            vec![
+                new_attachment("original_file.pdf", "application/pdf", replaced.clone()),
+                new_attachment("original_file_3.bin", "application/octet-stream", binary.clone()),
+            ],
+        )
+        .await
+        .expect("update with attachments");
+    let rev2 = rev_of(&updated);
+    assert!(rev2.starts_with("2-"), "{rev2}");
+    let stored = store.get(&db, "job1").await.expect("get");
+    assert_eq!(stored["attempts"], json!(1));
+    let mut names: Vec<&String> = stored["_attachments"].as_object().expect("stubs").keys().collect();
+    names.sort();
+    assert_eq!(names, vec!["original_file.pdf", "original_file_2.tiff", "original_file_3.bin"]);
+    assert_eq!(store.get_attachment(&db, "job1", "original_file.pdf").await.expect("pdf").data, replaced);
+    assert_eq!(store.get_attachment(&db, "job1", "original_file_2.tiff").await.expect("kept").data, tiff);
+    let got = store.get_attachment(&db, "job1", "original_file_3.bin").await.expect("binary");
+    assert_eq!(got.data.len(), binary.len());
+    assert!(got.data == binary, "binary exact");
+    assert_eq!(stored["_attachments"]["original_file_3.bin"]["length"], json!(binary.len()));
+
+    // A stale rev, or none on an existing document, conflicts and writes nothing at all.
+    for stale_rev in [Some(rev1.as_str()), None] {
+        let mut stale = doc(json!({"_id": "job1", "pvt_job_status": "stale"}));
+        if let Some(rev) = stale_rev {
+            stale.insert("_rev".into(), json!(rev));
+        }
+        let refused = store
+            .save_with_attachments(&db, stale, vec![new_attachment("ghost.pdf", "application/pdf", pdf.clone())])
+            .await;
+        assert!(matches!(refused, Err(StoreError::Conflict(_))), "{stale_rev:?}: {refused:?}");
+        let after = store.get(&db, "job1").await.expect("get");
+        assert_eq!(after, stored, "{stale_rev:?}: document untouched");
+        assert!(matches!(store.get_attachment(&db, "job1", "ghost.pdf").await, Err(StoreError::NotFound(_))));
+    }
+
+    // No attachments: a plain save. A generated id works too.
+    let plain = store.save_with_attachments(&db, doc(json!({"n": 1})), Vec::new()).await.expect("plain");
+    let id = plain["_id"].as_str().expect("generated id").to_string();
+    assert!(kz_core::ids::is_id(&id), "{id}");
+    assert_eq!(store.get(&db, &id).await.expect("plain")["n"], json!(1));
+
+    // Refused before anything is written: reserved or repeated names, a missing database.
+    for bad in [
+        vec![new_attachment("_x.pdf", "application/pdf", pdf.clone())],
+        vec![new_attachment("", "application/pdf", pdf.clone())],
+        vec![
+            new_attachment("a.pdf", "application/pdf", pdf.clone()),
+            new_attachment("a.pdf", "text/plain", pdf.clone()),
+        ],
+    ] {
+        let refused = store.save_with_attachments(&db, doc(json!({"_id": "job9"})), bad).await;
+        assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
+    }
+    assert!(matches!(store.get(&db, "job9").await, Err(StoreError::NotFound(_))));
+    let missing = store
+        .save_with_attachments(
+            &cx.db("missing"),
+            doc(json!({"_id": "x"})),
+            vec![new_attachment("a.pdf", "application/pdf", pdf)],
+        )
+        .await;
+    assert!(matches!(missing, Err(StoreError::DbNotFound(_))), "{missing:?}");
 }
 
 // ---------------------------------------------------------------------------------------------------------------

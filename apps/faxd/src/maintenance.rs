@@ -8,9 +8,8 @@
 use std::sync::Arc;
 
 use kz_config::{Config, ConfigError, parse_cli_value};
-use kz_core::{db, ids, time};
-use kz_data::{Doc, Store, StoreError, ViewOptions};
-use md5::Digest;
+use kz_core::db;
+use kz_data::{Store, StoreError};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -66,6 +65,7 @@ impl MaintError {
 pub struct Maintenance {
     store: Arc<dyn Store>,
     config: Config,
+    fax: fax::maintenance::MaintenanceContext,
 }
 
 impl std::fmt::Debug for Maintenance {
@@ -75,8 +75,9 @@ impl std::fmt::Debug for Maintenance {
 }
 
 impl Maintenance {
-    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
-        Maintenance { store, config }
+    pub fn new(store: Arc<dyn Store>, config: Config, registry: fax::registry::Registry) -> Self {
+        let fax = fax::maintenance::MaintenanceContext { store: store.clone(), config: config.clone(), registry };
+        Maintenance { store, config, fax }
     }
 
     /// Runs `sup MODULE FUNCTION ARGS...`.
@@ -140,7 +141,23 @@ impl Maintenance {
             ("crossbar_maintenance", "create_account", _) => {
                 Err(MaintError::Usage("crossbar_maintenance create_account <name> <realm> <username> <password>"))
             }
+            ("fax_maintenance", function, _) => self.fax_maintenance(function, args).await,
             _ => Err(MaintError::Unknown { module: module.into(), function: function.into() }),
+        }
+    }
+
+    async fn fax_maintenance(&self, function: &str, args: &[String]) -> Result<Reply, MaintError> {
+        use fax::maintenance::{MaintenanceError, Output};
+        match fax::maintenance::run(&self.fax, function, args).await {
+            Ok(Output::Table { columns, rows }) => Ok(Reply::Table { columns, rows }),
+            Ok(Output::Message(text)) => Ok(Reply::Message { text }),
+            Ok(Output::Ok(value)) => Ok(Reply::Ok { value }),
+            Err(MaintenanceError::Usage(usage)) => Err(MaintError::Usage(usage)),
+            Err(MaintenanceError::Store(e)) => Err(MaintError::Store(e)),
+            Err(MaintenanceError::Unknown(_)) => {
+                Err(MaintError::Unknown { module: "fax_maintenance".into(), function: function.into() })
+            }
+            Err(e) => Err(MaintError::Refused(e.to_string())),
         }
     }
 
@@ -182,104 +199,26 @@ impl Maintenance {
         username: &str,
         password: &str,
     ) -> Result<Value, MaintError> {
-        let realm = realm.trim().to_ascii_lowercase();
-        let username = username.trim().to_ascii_lowercase();
-        if name.trim().is_empty() {
-            return Err(MaintError::Refused("account name must not be empty".into()));
-        }
-        if !is_realm(&realm) {
-            return Err(MaintError::Refused(format!("realm {realm:?} is not a domain name")));
-        }
-        if username.is_empty() || password.is_empty() {
-            return Err(MaintError::Refused("username and password must not be empty".into()));
-        }
-        kz_data::design::refresh_views(self.store.as_ref()).await?;
-        let taken =
-            self.store.query(db::ACCOUNTS, "accounts/listing_by_realm", &ViewOptions::key(realm.clone())).await?;
-        if !taken.is_empty() {
-            return Err(MaintError::Refused(format!("realm {realm} is already used by another account")));
-        }
-
-        let master = self.master_account_id().await?;
-        let account_id = ids::new_id();
-        let account_db = db::account_db(&account_id);
-        let now = time::now_s();
-        let is_master = master.is_none();
-        let tree: Vec<Value> = master.iter().map(|m| Value::String(m.clone())).collect();
-        let reseller = master.clone().unwrap_or_else(|| account_id.clone());
-
-        let account = json!({
-            "_id": account_id,
-            "name": name.trim(),
-            "realm": realm,
-            "enabled": true,
-            "pvt_type": "account",
-            "pvt_vsn": "1",
-            "pvt_account_id": account_id,
-            "pvt_account_db": account_db,
-            "pvt_tree": tree,
-            "pvt_reseller_id": reseller,
-            "pvt_reseller": is_master,
-            "pvt_superduper_admin": is_master,
-            "pvt_enabled": true,
-            "pvt_api_key": ids::rand_hex(32),
-            "pvt_created": now,
-            "pvt_modified": now,
-        });
-        let user_id = ids::new_id();
-        let credentials = format!("{username}:{password}");
-        let mut user = json!({
-            "_id": user_id,
-            "username": username,
-            "first_name": "Account",
-            "last_name": "Admin",
-            "priv_level": "admin",
-            "enabled": true,
-            "pvt_type": "user",
-            "pvt_vsn": "1",
-            "pvt_account_id": account_id,
-            "pvt_account_db": account_db,
-            "pvt_md5_auth": hex::encode(md5::Md5::digest(credentials.as_bytes())),
-            "pvt_sha1_auth": hex::encode(sha1::Sha1::digest(credentials.as_bytes())),
-            "pvt_created": now,
-            "pvt_modified": now,
-        });
-        if username.contains('@') {
-            user["email"] = Value::String(username.clone());
-        }
-
-        self.store.db_create(&account_db).await?;
-        let created = async {
-            kz_data::design::push_design_docs(self.store.as_ref(), &account_db).await?;
-            self.store.save(&account_db, as_doc(account.clone())).await?;
-            self.store.save(&account_db, as_doc(user)).await?;
-            self.store.save(db::ACCOUNTS, as_doc(account)).await?;
-            Ok::<_, StoreError>(())
-        }
-        .await;
-        if let Err(e) = created {
-            // Leave nothing half-made behind: the account database goes, and with it the user.
-            let _ = self.store.db_delete(&account_db).await;
-            return Err(e.into());
-        }
-        if is_master {
-            self.config.set_default(ACCOUNTS_CATEGORY, MASTER_ACCOUNT_KEY, Value::String(account_id.clone())).await?;
-        }
+        use crossbar::accounts::{AccountError, AdminUser, NewAccount, create};
+        let new = NewAccount {
+            name: name.to_string(),
+            realm: realm.to_string(),
+            admin: Some(AdminUser { username: username.to_string(), password: password.to_string() }),
+            ..Default::default()
+        };
+        let created = create(self.store.as_ref(), &self.config, None, new).await.map_err(|e| match e {
+            AccountError::Store(s) => MaintError::Store(s),
+            AccountError::Config(c) => MaintError::Config(c),
+            other => MaintError::Refused(other.to_string()),
+        })?;
         Ok(json!({
-            "account_id": account_id,
-            "account_db": account_db,
-            "user_id": user_id,
-            "name": name.trim(),
-            "realm": realm,
-            "master": is_master,
+            "account_id": created.account_id,
+            "account_db": created.account_db,
+            "user_id": created.user_id,
+            "name": created.account.name,
+            "realm": created.account.realm,
+            "master": created.master,
         }))
-    }
-}
-
-fn as_doc(v: Value) -> Doc {
-    match v {
-        Value::Object(m) => m,
-        _ => Doc::new(),
     }
 }
 
@@ -291,33 +230,9 @@ fn default_of(category: &str, key: &str) -> Value {
     }
 }
 
-/// A realm must look like a domain name: dot-separated labels of letters, digits and hyphens.
-fn is_realm(realm: &str) -> bool {
-    !realm.is_empty()
-        && realm.len() <= 253
-        && realm.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn realms() {
-        assert!(is_realm("example.com"));
-        assert!(is_realm("fax-1.example.com"));
-        assert!(is_realm("localhost"));
-        assert!(!is_realm(""));
-        assert!(!is_realm("a..b"));
-        assert!(!is_realm("-a.com"));
-        assert!(!is_realm("a b.com"));
-    }
 
     #[test]
     fn fax_defaults_are_known() {

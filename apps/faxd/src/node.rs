@@ -105,9 +105,27 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// The root supervisor's children, in start order.
-pub fn children(admin: Arc<AdminContext>) -> Vec<ChildSpec> {
-    vec![admin::child_spec(admin)]
+/// What the root supervisor's children are built from.
+pub struct Apps {
+    pub registry: fax::registry::Registry,
+    pub bus: Arc<dyn Bus>,
+    pub api_listen: std::net::SocketAddr,
+    pub api: Arc<crossbar::ApiContext>,
+    pub smtp_listen: std::net::SocketAddr,
+    pub smtp: Arc<fax::smtp::SmtpContext>,
+    pub admin: Arc<AdminContext>,
+}
+
+/// The root supervisor's children, in start order (stopped in reverse): the faxbox registry first, since the
+/// API and the email-to-fax server rely on it; the admin endpoint last, so `sup` answers once everything is up
+/// and stops answering first.
+pub fn children(apps: Apps) -> Vec<ChildSpec> {
+    vec![
+        fax::registry::child_spec(apps.registry, apps.bus),
+        crossbar::child_spec(apps.api_listen, apps.api),
+        fax::smtp::child_spec(apps.smtp_listen, apps.smtp),
+        admin::child_spec(apps.admin),
+    ]
 }
 
 /// Starts a node from its bootstrap configuration.
@@ -123,14 +141,38 @@ pub async fn start(boot: &Bootstrap) -> anyhow::Result<Node> {
     let fax = config.fax().await.context("cannot load system_config/fax")?;
     info!(default_smtp_domain = %fax.default_smtp_domain, "fax configuration loaded");
 
+    let registry = fax::registry::Registry::new(store.clone(), config.clone());
     let admin = Arc::new(AdminContext {
         listen: boot.admin.listen,
         node: boot.node.clone(),
         store_backend: store.backend(),
         bus_backend: bus.backend(),
-        maintenance: Maintenance::new(store.clone(), config.clone()),
+        maintenance: Maintenance::new(store.clone(), config.clone(), registry.clone()),
     });
-    let spec = SupervisorSpec { children: children(admin), intensity: Intensity::default() };
+    let api = Arc::new(crossbar::ApiContext {
+        store: store.clone(),
+        bus: bus.clone(),
+        config: config.clone(),
+        node: boot.node.clone(),
+    });
+    let smtp = Arc::new(fax::smtp::SmtpContext {
+        store: store.clone(),
+        bus: bus.clone(),
+        config: config.clone(),
+        lookup: Arc::new(registry.clone()),
+        node: boot.node.clone(),
+        hostname: boot.smtp_hostname(),
+    });
+    let apps = Apps {
+        registry,
+        bus: bus.clone(),
+        api_listen: boot.api.listen,
+        api,
+        smtp_listen: boot.smtp.listen,
+        smtp,
+        admin,
+    };
+    let spec = SupervisorSpec { children: children(apps), intensity: Intensity::default() };
     let (root, root_task) = Actor::spawn(Some("faxd_root".into()), Supervisor, spec)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))

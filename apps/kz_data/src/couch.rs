@@ -25,7 +25,8 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::store::{
-    Attachment, BulkResult, Change, Changes, Doc, Store, StoreError, StoreErrorKind, StoreResult, ViewOptions, ViewRow,
+    Attachment, BulkResult, Change, Changes, Doc, NewAttachment, Store, StoreError, StoreErrorKind, StoreResult,
+    ViewOptions, ViewRow, check_new_attachments,
 };
 
 /// Whole-request timeout of ordinary requests (couch_rs's default).
@@ -486,6 +487,26 @@ async fn json_body<T: serde::de::DeserializeOwned>(response: Response, target: &
         .map_err(|e| StoreError::Unavailable(format!("{}: unexpected couchdb response: {e}", target.what)))
 }
 
+/// The JSON body of a PUT carrying `attachments` inline (base64) beside the `carried` stubs, and the document
+/// without its `_attachments`.
+fn encode_inline(
+    mut doc: Doc,
+    carried: Map<String, Value>,
+    attachments: Vec<NewAttachment>,
+) -> StoreResult<(Vec<u8>, Doc)> {
+    let mut inline = carried;
+    for att in attachments {
+        let data = crate::embedded::digest::base64(&att.data);
+        inline.insert(att.name, json!({"content_type": att.content_type, "data": data}));
+    }
+    if !inline.is_empty() {
+        doc.insert("_attachments".into(), Value::Object(inline));
+    }
+    let body = serde_json::to_vec(&doc).map_err(|e| StoreError::Invalid(format!("unserialisable document: {e}")))?;
+    doc.remove("_attachments");
+    Ok((body, doc))
+}
+
 /// Why the live feed task stops or waits.
 enum FeedEnd {
     /// The consumer dropped the stream.
@@ -703,6 +724,61 @@ impl Store for CouchStore {
         }
         let created: DocumentCreatedDetails = json_body(send(request, &target).await?, &target).await?;
         Ok(created.rev)
+    }
+
+    async fn save_with_attachments(&self, db: &str, mut doc: Doc, attachments: Vec<NewAttachment>) -> StoreResult<Doc> {
+        check_new_attachments(&attachments)?;
+        let id = match doc.get("_id") {
+            None => kz_core::ids::new_id(),
+            Some(Value::String(id)) if !id.is_empty() => id.clone(),
+            Some(other) => return Err(StoreError::Invalid(format!("{db}: bad _id {other}"))),
+        };
+        if doc.get("_deleted") == Some(&Value::Bool(true)) {
+            return Err(StoreError::Invalid(format!("{db}/{id}: a deleted document cannot take attachments")));
+        }
+        doc.insert("_id".into(), Value::String(id.clone()));
+        let target = Target::doc(db, &id);
+        // As in `save`: the current stubs are carried over (CouchDB drops attachments an update does not list),
+        // and a stale rev is refused before anything is sent.
+        doc.remove("_attachments");
+        let mut stubs = Map::new();
+        if let Some(rev) = doc.get("_rev").and_then(Value::as_str).map(str::to_string) {
+            match self.get(db, &id).await {
+                Ok(mut current) => {
+                    if current.get("_rev").and_then(Value::as_str) != Some(rev.as_str()) {
+                        return Err(StoreError::Conflict(format!("{db}/{id}: document update conflict")));
+                    }
+                    if let Some(Value::Object(current_stubs)) = current.remove("_attachments") {
+                        stubs = current_stubs;
+                    }
+                }
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // The new attachments go inline (base64) in the same PUT: CouchDB writes them with the document or not
+        // at all. Encoding megabytes is CPU work: it runs off the async threads.
+        let added: Vec<(String, String, usize)> =
+            attachments.iter().map(|a| (a.name.clone(), a.content_type.clone(), a.data.len())).collect();
+        let carried = stubs.clone();
+        let (body, doc) = tokio::task::spawn_blocking(move || encode_inline(doc, carried, attachments))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("{}: encoding attachments failed: {e}", target.what)))??;
+        let request = self
+            .request(Method::PUT, &Self::doc_path(db, &id)?)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body);
+        let created: DocumentCreatedDetails = json_body(send(request, &target).await?, &target).await?;
+        let revpos = created.rev.split_once('-').and_then(|(n, _)| n.parse::<u64>().ok()).unwrap_or(1);
+        let mut doc = doc;
+        for (name, content_type, length) in added {
+            stubs.insert(name, json!({"content_type": content_type, "revpos": revpos, "length": length, "stub": true}));
+        }
+        doc.insert("_rev".into(), Value::String(created.rev));
+        if !stubs.is_empty() {
+            doc.insert("_attachments".into(), Value::Object(stubs));
+        }
+        Ok(doc)
     }
 
     async fn get_attachment(&self, db: &str, id: &str, name: &str) -> StoreResult<Attachment> {

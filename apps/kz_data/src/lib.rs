@@ -11,5 +11,6 @@ pub mod embedded;
 pub mod store;
 
 pub use store::{
-    Attachment, BulkResult, Change, Changes, Doc, Store, StoreError, StoreErrorKind, StoreResult, ViewOptions, ViewRow,
+    Attachment, BulkResult, Change, Changes, Doc, NewAttachment, Store, StoreError, StoreErrorKind, StoreResult,
+    ViewOptions, ViewRow,
 };

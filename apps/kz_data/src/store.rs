@@ -67,9 +67,36 @@ impl StoreError {
     }
 }
 
+/// Checks the names of attachments given to [`Store::save_with_attachments`]: not empty, not reserved (a leading
+/// `_`), no name twice.
+pub fn check_new_attachments(attachments: &[NewAttachment]) -> StoreResult<()> {
+    let mut seen = std::collections::HashSet::with_capacity(attachments.len());
+    for att in attachments {
+        if att.name.is_empty() || att.name.starts_with('_') {
+            return Err(StoreError::Invalid(format!(
+                "attachment name {:?} must not be empty or start with _",
+                att.name
+            )));
+        }
+        if !seen.insert(att.name.as_str()) {
+            return Err(StoreError::Invalid(format!("attachment {:?} given twice", att.name)));
+        }
+    }
+    Ok(())
+}
+
 /// An attachment's bytes and metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attachment {
+    pub content_type: String,
+    pub data: Bytes,
+}
+
+/// An attachment to store with its document in one write ([`Store::save_with_attachments`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAttachment {
+    /// The attachment's name: not empty, not starting with `_`, unique within one call.
+    pub name: String,
     pub content_type: String,
     pub data: Bytes,
 }
@@ -196,6 +223,16 @@ pub trait Store: Send + Sync + 'static {
         rev: Option<&str>,
     ) -> StoreResult<String>;
     async fn get_attachment(&self, db: &str, id: &str, name: &str) -> StoreResult<Attachment>;
+    /// Creates or updates a document and adds (or replaces) `attachments` in one atomic, durable write: either the
+    /// document and every attachment are stored, or nothing is. The rules of [`Store::save`] apply to the
+    /// document: an update must carry the current `_rev` and a stale or missing one is a `Conflict` that leaves
+    /// the stored document and its attachments untouched. Attachments the document already has and that are not
+    /// named here are kept. Returns the document as stored, with its new `_rev` and its `_attachments` stubs
+    /// (each with `content_type`, `length`, `revpos` and `stub`).
+    ///
+    /// This is what lets a caller answer "accepted" only once a job and its documents are committed together
+    /// (CouchDB: one request carrying the attachments inline; embedded: one transaction).
+    async fn save_with_attachments(&self, db: &str, doc: Doc, attachments: Vec<NewAttachment>) -> StoreResult<Doc>;
     /// Removes an attachment at document revision `rev`. Returns the new rev.
     async fn delete_attachment(&self, db: &str, id: &str, name: &str, rev: &str) -> StoreResult<String>;
 

@@ -8,7 +8,7 @@
 //! answered by Rust twins of the map functions in `priv/couchdb` ([`views`]), whose rows the writer maintains
 //! in the same transaction as the documents.
 
-mod digest;
+pub(crate) mod digest;
 mod doc;
 mod query;
 mod read;
@@ -234,6 +234,40 @@ impl Store for EmbeddedStore {
             rev: rev.map(str::to_string),
         };
         self.write(|reply| Op::PutAttachment { db, att, reply }).await
+    }
+
+    async fn save_with_attachments(
+        &self,
+        db: &str,
+        doc: Doc,
+        attachments: Vec<crate::NewAttachment>,
+    ) -> StoreResult<Doc> {
+        let db = db_name(db)?;
+        crate::store::check_new_attachments(&attachments)?;
+        let prepared = doc::prepare(doc)?;
+        if prepared.deleted {
+            return Err(StoreError::Invalid("a deleted document cannot take attachments".into()));
+        }
+        if doc::is_local(&prepared.id) {
+            return Err(StoreError::Invalid("local documents cannot have attachments".into()));
+        }
+        // Digests are computed here, in the caller's task, so the writer thread only stores.
+        let atts = attachments
+            .into_iter()
+            .map(|a| NewAttachment {
+                id: prepared.id.clone(),
+                digest: digest::attachment_digest(&a.data),
+                name: a.name,
+                content_type: a.content_type,
+                data: a.data,
+                rev: None,
+            })
+            .collect();
+        let saved = self.write(|reply| Op::SaveWithAttachments { db, doc: prepared, atts, reply }).await?;
+        let mut out = saved.doc;
+        let id = out.get("_id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        doc::finish(&mut out, &id, &saved.rev, false, saved.atts);
+        Ok(out)
     }
 
     async fn get_attachment(&self, db: &str, id: &str, name: &str) -> StoreResult<crate::Attachment> {

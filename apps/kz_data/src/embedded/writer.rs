@@ -29,13 +29,14 @@ const MAX_BATCH: usize = 1024;
 
 pub type Reply<T> = oneshot::Sender<StoreResult<T>>;
 
-/// A write request.
+/// A write request. `SaveWithAttachments` writes a document and its new attachments as one request.
 pub enum Op {
     DbCreate { db: String, reply: Reply<bool> },
     DbDelete { db: String, reply: Reply<bool> },
     Save { db: String, docs: Vec<StoreResult<Prepared>>, reply: Reply<Vec<StoreResult<Saved>>> },
     Delete { db: String, id: String, rev: String, reply: Reply<String> },
     PutAttachment { db: String, att: NewAttachment, reply: Reply<String> },
+    SaveWithAttachments { db: String, doc: Prepared, atts: Vec<NewAttachment>, reply: Reply<Saved> },
     DeleteAttachment { db: String, id: String, name: String, rev: String, reply: Reply<String> },
 }
 
@@ -227,6 +228,7 @@ enum Pending {
     Flag(Reply<bool>, StoreResult<bool>),
     Saves(Reply<Vec<StoreResult<Saved>>>, StoreResult<Vec<StoreResult<Saved>>>),
     Rev(Reply<String>, StoreResult<String>),
+    Saved(Reply<Saved>, StoreResult<Saved>),
 }
 
 impl Pending {
@@ -238,6 +240,7 @@ impl Pending {
             Pending::Flag(reply, r) => drop(reply.send(failure.map_or(r, |m| Err(fail(m))))),
             Pending::Saves(reply, r) => drop(reply.send(failure.map_or(r, |m| Err(fail(m))))),
             Pending::Rev(reply, r) => drop(reply.send(failure.map_or(r, |m| Err(fail(m))))),
+            Pending::Saved(reply, r) => drop(reply.send(failure.map_or(r, |m| Err(fail(m))))),
         }
     }
 }
@@ -372,6 +375,9 @@ fn apply_failed(op: Op, msg: &str) {
         Op::Delete { reply, .. } | Op::PutAttachment { reply, .. } | Op::DeleteAttachment { reply, .. } => {
             Pending::Rev(reply, Ok(String::new()))
         }
+        Op::SaveWithAttachments { reply, .. } => {
+            Pending::Saved(reply, Err(StoreError::Unavailable("write not started".into())))
+        }
     };
     pending.send(Some(msg));
 }
@@ -408,6 +414,10 @@ fn apply(conn: &Connection, state: &mut State, op: Op, events: &mut Vec<Event>) 
         Op::DeleteAttachment { db, id, name, rev, reply } => {
             let (r, e) = split(with_db(conn, state, &db, |db| delete_attachment(conn, db, &id, &name, &rev, events)));
             (Pending::Rev(reply, r), e)
+        }
+        Op::SaveWithAttachments { db, doc, atts, reply } => {
+            let (r, e) = split(with_db(conn, state, &db, |db| save_with_attachments(conn, db, doc, atts, events)));
+            (Pending::Saved(reply, r), e)
         }
     }
 }
@@ -549,6 +559,51 @@ fn save(conn: &Connection, db: &mut Db, p: Prepared, events: &mut Vec<Event>) ->
         None => None,
     };
     Ok(Ok(Saved { rev, doc: p.doc, deleted: p.deleted, atts }))
+}
+
+/// Saves a document and adds its new attachments under one revision. Like [`save`], a stale or missing `_rev`
+/// is a conflict decided before anything is written; the request's savepoint undoes it all on a failure.
+fn save_with_attachments(
+    conn: &Connection,
+    db: &mut Db,
+    p: Prepared,
+    atts: Vec<NewAttachment>,
+    events: &mut Vec<Event>,
+) -> Applied<Saved> {
+    let cur = current(conn, db.id, &p.id, needs_old_body(db, &p.id))?;
+    let prev = match (&cur, &p.rev) {
+        (None, None) => None,
+        (Some(c), None) if c.deleted => Some(c.rev.as_str()),
+        (Some(c), Some(r)) if *r == c.rev => Some(c.rev.as_str()),
+        _ => return Ok(Err(conflict(&p.id))),
+    };
+    let was_live = cur.as_ref().is_some_and(|c| !c.deleted);
+    // Existing attachments stay (a tombstone has none); the new ones are added or replace those of their name.
+    let mut stubs: Map<String, Value> = match cur.as_ref().and_then(|c| c.atts.as_deref()) {
+        Some(a) if was_live => serde_json::from_str(a)?,
+        _ => Map::new(),
+    };
+    let generation = prev.and_then(|r| doc::rev_generation(r).ok()).unwrap_or(0) + 1;
+    let mut insert = conn.prepare_cached(
+        "INSERT OR REPLACE INTO attachments (db, doc_id, name, content_type, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for att in &atts {
+        insert.execute(params![db.id, p.id, att.name, att.content_type, att.data.as_ref()])?;
+        stubs
+            .insert(att.name.clone(), doc::attachment_stub(&att.content_type, generation, &att.digest, att.data.len()));
+    }
+    let stubs = (!stubs.is_empty()).then(|| Value::Object(stubs));
+    let stubs_text = stubs.as_ref().map(Value::to_string);
+    let rev = doc::next_rev(prev, false, &p.body_md5, stubs_text.as_deref());
+    put_row(
+        conn,
+        db,
+        Row { id: &p.id, rev: &rev, deleted: false, body: &p.body, atts: stubs_text.as_deref() },
+        events,
+    )?;
+    let old = old_doc(&p.id, cur.as_ref().filter(|_| was_live))?;
+    reindex(conn, db, &p.id, old.as_ref(), Some(&p.doc))?;
+    Ok(Ok(Saved { rev, doc: p.doc, deleted: false, atts: stubs }))
 }
 
 fn delete(conn: &Connection, db: &mut Db, id: &str, rev: &str, events: &mut Vec<Event>) -> Applied<String> {

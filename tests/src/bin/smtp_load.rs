@@ -1,0 +1,308 @@
+//! Drives an SMTP server with concurrent sessions and times each message from the end of its DATA to the answer.
+//!
+//! The latency half of the SMTP intake benchmark (`tests/bench/smtp.sh`), which measures the port of Kazoo's
+//! `fax_smtp` against Postfix; Postfix's own `smtp-source` gives the throughput. Each session does what
+//! `smtp-source` does without `-d`: connect, EHLO, MAIL, RCPT, DATA, QUIT, one message per connection. The clock
+//! starts once the last byte of the message (the `.` line) is handed to the kernel and stops when the reply to
+//! DATA is read, so it covers what the server does before it answers: parse, store, commit.
+//!
+//! ```text
+//! smtp_load send --server 127.0.0.1:PORT --sessions N --messages M --from A --to B --file MSG.eml [--ids OUT]
+//! smtp_load count-jobs --store DIR --faxbox ID [--ids FILE]
+//! ```
+//!
+//! `send` prints one JSON line: counts, wall time, msgs/s and latency percentiles; with `--ids` it writes the id
+//! of every accepted message (`250 ... queued as <id>`), one a line. `count-jobs` opens a stopped node's embedded
+//! store and counts the fax jobs of a faxbox (`faxes/list_by_faxbox`), and checks that every id of `--ids` is
+//! one of them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use kz_core::db;
+use kz_data::embedded::EmbeddedStore;
+use kz_data::{Store, ViewOptions};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// The longest wait for any one reply.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Options given as `--name value` pairs.
+struct Options(HashMap<String, String>);
+
+impl Options {
+    fn parse(args: impl Iterator<Item = String>) -> anyhow::Result<Options> {
+        let mut map = HashMap::new();
+        let mut args = args.peekable();
+        while let Some(arg) = args.next() {
+            let Some(name) = arg.strip_prefix("--") else { bail!("unexpected argument {arg:?}") };
+            let value = args.next().with_context(|| format!("--{name} needs a value"))?;
+            map.insert(name.to_string(), value);
+        }
+        Ok(Options(map))
+    }
+
+    fn get(&self, name: &str) -> anyhow::Result<&str> {
+        self.0.get(name).map(String::as_str).with_context(|| format!("--{name} is required"))
+    }
+
+    fn number(&self, name: &str) -> anyhow::Result<usize> {
+        self.get(name)?.parse().with_context(|| format!("--{name} must be a number"))
+    }
+}
+
+/// The message as it goes on the wire after DATA: CRLF line ends, leading dots doubled, the `.` line at the end.
+fn wire_message(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40 + 8);
+    let text = raw.strip_suffix(b"\n").unwrap_or(raw);
+    for line in text.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.first() == Some(&b'.') {
+            out.push(b'.');
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+/// One reply: its code and its last line.
+struct Reply {
+    code: u16,
+    text: String,
+}
+
+/// Reads one reply, multi-line or not.
+async fn read_reply(reader: &mut BufReader<OwnedReadHalf>) -> anyhow::Result<Reply> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = tokio::time::timeout(REPLY_TIMEOUT, reader.read_line(&mut line)).await.context("reply timed out")??;
+        if n == 0 {
+            bail!("connection closed");
+        }
+        let trimmed = line.trim_end();
+        if trimmed.len() < 3 {
+            bail!("malformed reply {trimmed:?}");
+        }
+        if trimmed.as_bytes().get(3) != Some(&b'-') {
+            let code = trimmed[..3].parse().with_context(|| format!("malformed reply {trimmed:?}"))?;
+            return Ok(Reply { code, text: trimmed.to_string() });
+        }
+    }
+}
+
+/// What became of one message.
+enum Outcome {
+    /// `250` after DATA: the time it took and the id the server gave, if any.
+    Accepted { latency: Duration, id: Option<String> },
+    /// Refused or failed, with the stage and the reply or error.
+    Failed(String),
+}
+
+struct Job<'a> {
+    server: &'a str,
+    from: &'a str,
+    to: &'a str,
+    message: &'a [u8],
+}
+
+/// Sends one message over its own connection.
+async fn send_one(job: &Job<'_>) -> Outcome {
+    match try_send_one(job).await {
+        Ok(outcome) => outcome,
+        Err(e) => Outcome::Failed(format!("error: {e:#}")),
+    }
+}
+
+async fn command(
+    reader: &mut BufReader<OwnedReadHalf>,
+    writer: &mut OwnedWriteHalf,
+    line: &str,
+) -> anyhow::Result<Reply> {
+    writer.write_all(line.as_bytes()).await?;
+    read_reply(reader).await
+}
+
+async fn try_send_one(job: &Job<'_>) -> anyhow::Result<Outcome> {
+    let stream = TcpStream::connect(job.server).await.context("connect")?;
+    stream.set_nodelay(true)?;
+    let (read, mut writer) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let greeting = read_reply(&mut reader).await?;
+    if greeting.code != 220 {
+        return Ok(Outcome::Failed(format!("greeting: {}", greeting.text)));
+    }
+    let steps = [
+        ("EHLO bench.localhost\r\n".to_string(), 250, "EHLO"),
+        (format!("MAIL FROM:<{}>\r\n", job.from), 250, "MAIL"),
+        (format!("RCPT TO:<{}>\r\n", job.to), 250, "RCPT"),
+        ("DATA\r\n".to_string(), 354, "DATA"),
+    ];
+    for (line, expected, stage) in steps {
+        let reply = command(&mut reader, &mut writer, &line).await?;
+        if reply.code != expected {
+            let _ = command(&mut reader, &mut writer, "QUIT\r\n").await;
+            return Ok(Outcome::Failed(format!("{stage}: {}", reply.text)));
+        }
+    }
+    writer.write_all(job.message).await?;
+    let sent = Instant::now();
+    let reply = read_reply(&mut reader).await?;
+    let latency = sent.elapsed();
+    let _ = command(&mut reader, &mut writer, "QUIT\r\n").await;
+    if reply.code != 250 {
+        return Ok(Outcome::Failed(format!("end of DATA: {}", reply.text)));
+    }
+    let id = reply.text.rsplit_once("queued as ").map(|(_, id)| id.trim().to_string());
+    Ok(Outcome::Accepted { latency, id })
+}
+
+/// What one session saw.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    ids: Vec<String>,
+    failures: BTreeMap<String, usize>,
+}
+
+/// The `q`-quantile of sorted latencies, in milliseconds (nearest rank).
+fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1].as_secs_f64() * 1000.0
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+async fn send(opts: &Options) -> anyhow::Result<()> {
+    let server = opts.get("server")?.to_string();
+    let sessions = opts.number("sessions")?.max(1);
+    let total = opts.number("messages")?;
+    let from = opts.get("from")?.to_string();
+    let to = opts.get("to")?.to_string();
+    let file = opts.get("file")?;
+    let raw = std::fs::read(file).with_context(|| format!("reading {file}"))?;
+    let message: Arc<[u8]> = wire_message(&raw).into();
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..sessions {
+        let (server, from, to, message, next) = (server.clone(), from.clone(), to.clone(), message.clone(), next.clone());
+        tasks.spawn(async move {
+            let job = Job { server: &server, from: &from, to: &to, message: &message };
+            let mut tally = Tally::default();
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                match send_one(&job).await {
+                    Outcome::Accepted { latency, id } => {
+                        tally.latencies.push(latency);
+                        tally.ids.extend(id);
+                    }
+                    Outcome::Failed(what) => *tally.failures.entry(what).or_default() += 1,
+                }
+            }
+            tally
+        });
+    }
+    let mut all = Tally::default();
+    while let Some(done) = tasks.join_next().await {
+        let tally = done.context("session task")?;
+        all.latencies.extend(tally.latencies);
+        all.ids.extend(tally.ids);
+        for (what, n) in tally.failures {
+            *all.failures.entry(what).or_default() += n;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.latencies.sort();
+    if let Ok(path) = opts.get("ids") {
+        let mut text = all.ids.join("\n");
+        text.push('\n');
+        std::fs::write(path, text).with_context(|| format!("writing {path}"))?;
+    }
+    let accepted = all.latencies.len();
+    let failed: usize = all.failures.values().sum();
+    let report = json!({
+        "server": server,
+        "sessions": sessions,
+        "messages": total,
+        "accepted": accepted,
+        "failed": failed,
+        "failures": all.failures,
+        "elapsed_s": round3(elapsed),
+        "msgs_per_s": round3(accepted as f64 / elapsed.max(1e-9)),
+        "p50_ms": round3(quantile_ms(&all.latencies, 0.50)),
+        "p90_ms": round3(quantile_ms(&all.latencies, 0.90)),
+        "p99_ms": round3(quantile_ms(&all.latencies, 0.99)),
+        "max_ms": round3(all.latencies.last().map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)),
+    });
+    println!("{report}");
+    Ok(())
+}
+
+async fn count_jobs(opts: &Options) -> anyhow::Result<()> {
+    let dir = PathBuf::from(opts.get("store")?);
+    let faxbox = opts.get("faxbox")?;
+    let store = EmbeddedStore::open(&dir).with_context(|| format!("opening the store in {}", dir.display()))?;
+    let range = ViewOptions::range(json!([faxbox]), json!([faxbox, {}]));
+    let rows = store.query(db::FAXES, "faxes/list_by_faxbox", &range).await?;
+    let stored: HashSet<String> = rows.iter().filter_map(|r| r.id.clone()).collect();
+    let pending = rows.iter().filter(|r| r.value.get("status") == Some(&Value::from("pending"))).count();
+    let mut report = json!({"faxbox_id": faxbox, "jobs": rows.len(), "distinct_ids": stored.len(), "pending": pending});
+    if let Ok(path) = opts.get("ids") {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+        let ids: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let missing: Vec<&str> = ids.iter().copied().filter(|id| !stored.contains(*id)).collect();
+        report["ids_checked"] = json!(ids.len());
+        report["ids_missing"] = json!(missing.len());
+        report["missing_sample"] = json!(missing.iter().take(5).collect::<Vec<_>>());
+    }
+    println!("{report}");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let usage = "usage: smtp_load send --server ADDR --sessions N --messages M --from A --to B --file F [--ids OUT]\n       \
+                 smtp_load count-jobs --store DIR --faxbox ID [--ids FILE]";
+    let Some(command) = args.next() else { bail!("{usage}") };
+    let opts = Options::parse(args)?;
+    match command.as_str() {
+        "send" => send(&opts).await,
+        "count-jobs" => count_jobs(&opts).await,
+        _ => bail!("{usage}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_dot_stuffed_and_terminated() {
+        assert_eq!(wire_message(b"a\n.b\n..c\nd"), b"a\r\n..b\r\n...c\r\nd\r\n.\r\n");
+        assert_eq!(wire_message(b"a\r\n.\r\n"), b"a\r\n..\r\n.\r\n");
+    }
+
+    #[test]
+    fn quantiles_use_the_nearest_rank() {
+        let sorted: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(quantile_ms(&sorted, 0.5), 50.0);
+        assert_eq!(quantile_ms(&sorted, 0.99), 99.0);
+        assert_eq!(quantile_ms(&sorted[..1], 0.99), 1.0);
+        assert_eq!(quantile_ms(&[], 0.5), 0.0);
+    }
+}
