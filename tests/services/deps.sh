@@ -2,6 +2,7 @@
 # Installs what building, running and testing Faxbox needs on a fresh Debian 12 machine, and nothing twice:
 #   bash tests/services/deps.sh run    # what `make run` needs (build tools, SQLite)
 #   bash tests/services/deps.sh test   # plus RabbitMQ and the CouchDB-compatible test server's npm modules
+#   bash tests/services/deps.sh bench  # plus Postfix (the SMTP intake benchmark's peer and its smtp-source)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -14,8 +15,14 @@ if [ "$mode" = "test" ] || [ "$mode" = "bench" ]; then
   need rabbitmq-server
   # A real SMTP client for the email-to-fax tests (tests/tests/email_to_fax.rs).
   need swaks
+  # Python's smtplib and email library build and send the real MIME messages of those tests.
+  command -v python3 >/dev/null || missing+=(python3)
   # Node.js may come from outside Debian's packages (as on the build machines): accept it on PATH.
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
+fi
+if [ "$mode" = "bench" ]; then
+  # The SMTP intake benchmark's peer and load generator (smtp-source).
+  need postfix
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -23,6 +30,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Postfix installed unconfigured: the benchmark runs its own private instance (tests/bench/postfix.sh).
+  case " ${missing[*]} " in
+    *" postfix "*) echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections ;;
+  esac
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
