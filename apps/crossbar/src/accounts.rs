@@ -7,6 +7,7 @@
 //! `pvt_reseller_id` is the nearest reseller among them (the master account at the top). The first account
 //! created without a parent becomes the master account (`system_config/accounts.master_account_id`).
 
+use kz_data::TypedDoc;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -77,18 +78,9 @@ pub struct Account {
     pub extra: Map<String, Value>,
 }
 
+impl kz_data::TypedDoc for Account {}
+
 impl Account {
-    pub fn from_doc(doc: Doc) -> Result<Account, serde_json::Error> {
-        serde_json::from_value(Value::Object(doc))
-    }
-
-    pub fn to_doc(&self) -> Doc {
-        match serde_json::to_value(self) {
-            Ok(Value::Object(m)) => m,
-            _ => Doc::new(),
-        }
-    }
-
     /// Not deleted and not disabled.
     pub fn is_active(&self) -> bool {
         self.pvt_deleted != Some(true) && self.pvt_enabled != Some(false)

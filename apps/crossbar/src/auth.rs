@@ -7,6 +7,7 @@
 //! documents in `token_auth`, so every node accepts a token any node issued; a node keeps the ones it checked
 //! for a few seconds.
 
+use kz_data::TypedDoc;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

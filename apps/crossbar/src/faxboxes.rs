@@ -10,6 +10,7 @@
 //! change is undone (the new box deleted, the previous version restored), so the two never disagree for long.
 //! Deletion is Kazoo's soft delete of both. Google Cloud Print registration is not ported: the service is gone.
 
+use kz_data::TypedDoc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 

@@ -6,6 +6,7 @@
 //! (`pvt_deleted: true`), which every view leaves out. Listings come from `users/list_by_username`, so every
 //! user here has a username (Kazoo allows users without one; a fax service's users all log in or send mail).
 
+use kz_data::TypedDoc;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -66,18 +67,9 @@ pub struct User {
     pub extra: Map<String, Value>,
 }
 
+impl kz_data::TypedDoc for User {}
+
 impl User {
-    pub fn from_doc(doc: Doc) -> Result<User, serde_json::Error> {
-        serde_json::from_value(Value::Object(doc))
-    }
-
-    pub fn to_doc(&self) -> Doc {
-        match serde_json::to_value(self) {
-            Ok(Value::Object(m)) => m,
-            _ => Doc::new(),
-        }
-    }
-
     /// What the API shows: the public fields and `id`.
     pub fn public(&self) -> Value {
         let mut out = public_fields(&self.to_doc());

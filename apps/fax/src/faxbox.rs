@@ -63,20 +63,9 @@ pub struct Faxbox {
     pub extra: Map<String, Value>,
 }
 
+impl kz_data::TypedDoc for Faxbox {}
+
 impl Faxbox {
-    /// Parses a stored document.
-    pub fn from_doc(doc: Map<String, Value>) -> Result<Faxbox, serde_json::Error> {
-        serde_json::from_value(Value::Object(doc))
-    }
-
-    /// The document to store.
-    pub fn to_doc(&self) -> Map<String, Value> {
-        match serde_json::to_value(self) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        }
-    }
-
     /// The `send_to` list of `notifications.<direction>.email`, else of `notifications.email` (a string or a
     /// list in Kazoo's documents), lowercased and without empties.
     pub fn email_recipients(&self, direction: &str) -> Vec<String> {
@@ -103,6 +92,7 @@ impl Faxbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kz_data::TypedDoc;
     use serde_json::json;
 
     #[test]

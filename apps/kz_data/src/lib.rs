@@ -9,8 +9,10 @@ pub mod couch;
 pub mod design;
 pub mod embedded;
 pub mod store;
+pub mod typed;
 
 pub use store::{
     Attachment, BulkResult, Change, Changes, Doc, NewAttachment, Store, StoreError, StoreErrorKind, StoreResult,
     ViewOptions, ViewRow,
 };
+pub use typed::TypedDoc;
