@@ -169,16 +169,7 @@ impl Config {
     ) -> ConfigResult<()> {
         let dbname = db::SYSTEM_CONFIG;
         self.store.db_create(dbname).await?;
-        for _ in 0..WRITE_ATTEMPTS {
-            let mut doc = match self.store.get(dbname, category).await {
-                Ok(doc) => doc,
-                Err(StoreError::NotFound(_)) => {
-                    let mut d = Map::new();
-                    d.insert("_id".into(), Value::String(category.to_string()));
-                    d
-                }
-                Err(e) => return Err(e.into()),
-            };
+        self.update_doc(dbname, category, Map::new, |doc| {
             let sec = doc.entry(section.to_string()).or_insert_with(|| Value::Object(Map::new()));
             if !sec.is_object() {
                 *sec = Value::Object(Map::new());
@@ -192,21 +183,47 @@ impl Config {
                     }
                 }
             }
-            if !changed {
-                self.forget(dbname, category);
+            changed
+        })
+        .await
+    }
+
+    /// Reads `dbname/id` (or starts from `init()` plus its `_id` when missing), lets `change` edit it, and saves it
+    /// with `pvt_modified` = now when `change` says it changed anything, retrying on revision conflicts with
+    /// concurrent writers. The cached copy is dropped either way.
+    async fn update_doc(
+        &self,
+        dbname: &str,
+        id: &str,
+        init: impl Fn() -> Doc,
+        mut change: impl FnMut(&mut Doc) -> bool,
+    ) -> ConfigResult<()> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let mut doc = match self.store.get(dbname, id).await {
+                Ok(doc) => doc,
+                Err(StoreError::NotFound(_)) => {
+                    let mut d = Map::new();
+                    d.insert("_id".into(), Value::String(id.to_string()));
+                    d.extend(init());
+                    d
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if !change(&mut doc) {
+                self.forget(dbname, id);
                 return Ok(());
             }
             doc.insert("pvt_modified".into(), Value::from(kz_core::time::now_s()));
             match self.store.save(dbname, doc).await {
                 Ok(_) => {
-                    self.forget(dbname, category);
+                    self.forget(dbname, id);
                     return Ok(());
                 }
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ConfigError::Contended { doc: format!("system_config/{category}") })
+        Err(ConfigError::Contended { doc: format!("{dbname}/{id}") })
     }
 
     /// The merged view of `system_config/<category>` for this node: `defaults` overlaid by `default`, zone and
@@ -265,32 +282,19 @@ impl Config {
     pub async fn account_set(&self, account_id: &str, category: &str, key: &str, value: Value) -> ConfigResult<()> {
         let dbname = db::account_db(account_id);
         let id = Self::account_doc_id(category);
-        for _ in 0..WRITE_ATTEMPTS {
-            let mut doc = match self.store.get(&dbname, &id).await {
-                Ok(doc) => doc,
-                Err(StoreError::NotFound(_)) => {
-                    let mut d = Map::new();
-                    d.insert("_id".into(), Value::String(id.clone()));
-                    d.insert("pvt_type".into(), Value::String("account_config".into()));
-                    d.insert("pvt_account_id".into(), Value::String(account_id.to_string()));
-                    d.insert("pvt_account_db".into(), Value::String(dbname.clone()));
-                    d.insert("pvt_created".into(), Value::from(kz_core::time::now_s()));
-                    d
-                }
-                Err(e) => return Err(e.into()),
-            };
+        let init = || {
+            let mut d = Map::new();
+            d.insert("pvt_type".into(), Value::String("account_config".into()));
+            d.insert("pvt_account_id".into(), Value::String(account_id.to_string()));
+            d.insert("pvt_account_db".into(), Value::String(dbname.clone()));
+            d.insert("pvt_created".into(), Value::from(kz_core::time::now_s()));
+            d
+        };
+        self.update_doc(&dbname, &id, init, |doc| {
             doc.insert(key.to_string(), value.clone());
-            doc.insert("pvt_modified".into(), Value::from(kz_core::time::now_s()));
-            match self.store.save(&dbname, doc).await {
-                Ok(_) => {
-                    self.forget(&dbname, &id);
-                    return Ok(());
-                }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ConfigError::Contended { doc: format!("{dbname}/{id}") })
+            true
+        })
+        .await
     }
 
     /// The reseller of an account: its `pvt_reseller_id`, else the root of its `pvt_tree`, else none.
