@@ -17,6 +17,15 @@ if [ "$mode" = "test" ] || [ "$mode" = "bench" ]; then
   need swaks
   # Python's smtplib and email library build and send the real MIME messages of those tests.
   command -v python3 >/dev/null || missing+=(python3)
+  # Document conversion tests (apps/fax_media/tests/convert.rs) write their inputs with real tools (Ghostscript,
+  # ImageMagick, LibreOffice), compare pages with Ghostscript's rendering and check every TIFF with tiffinfo.
+  need ghostscript
+  need imagemagick
+  need poppler-utils
+  # The TIFF tests (apps/fax_media/tests/tiff_*.rs) make TIFF variants with tiffcp (libtiff-tools) and convert,
+  # check written TIFFs with tiffinfo -D and render PDFs with pdftoppm and pdfinfo (poppler-utils).
+  need libtiff-tools
+  need libreoffice-writer-nogui
   # Node.js may come from outside Debian's packages (as on the build machines): accept it on PATH.
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
 fi

@@ -2,6 +2,8 @@
 # Runs the benchmarks (release builds) with the services they compare against, then stops those services.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# `make bench` installs the test dependencies; the SMTP benchmark also needs Postfix (its peer and smtp-source).
+bash tests/services/deps.sh bench
 
 started_rabbit=0
 cleanup() {
@@ -18,3 +20,11 @@ cargo bench -p kz_data --bench store
 echo
 echo "## Bus (in-process vs RabbitMQ)"
 cargo bench -p kz_amqp --bench bus
+# RabbitMQ is not needed past this point: stop it so it takes no CPU from the SMTP runs.
+if [ "$started_rabbit" = 1 ]; then
+  bash tests/services/rabbitmq.sh stop || true
+  started_rabbit=0
+fi
+echo
+echo "## SMTP intake (Faxbox vs Postfix)"
+bash tests/bench/smtp.sh

@@ -100,10 +100,16 @@ async fn read_reply(reader: &mut BufReader<OwnedReadHalf>) -> anyhow::Result<Rep
     }
 }
 
+/// The stages of one message, in order; each is timed from its command to its reply.
+const STAGES: [&str; 7] = ["connect+greeting", "EHLO", "MAIL", "RCPT", "DATA", "end of DATA", "QUIT"];
+
+/// How long each stage of [`STAGES`] took.
+type StageTimes = [Duration; 7];
+
 /// What became of one message.
 enum Outcome {
-    /// `250` after DATA: the time it took and the id the server gave, if any.
-    Accepted { latency: Duration, id: Option<String> },
+    /// `250` after DATA: the stage times (the latency is `end of DATA`) and the id the server gave, if any.
+    Accepted { stages: StageTimes, id: Option<String> },
     /// Refused or failed, with the stage and the reply or error.
     Failed(String),
 }
@@ -126,50 +132,60 @@ async fn send_one(job: &Job<'_>) -> Outcome {
 async fn command(
     reader: &mut BufReader<OwnedReadHalf>,
     writer: &mut OwnedWriteHalf,
-    line: &str,
+    line: &[u8],
 ) -> anyhow::Result<Reply> {
-    writer.write_all(line.as_bytes()).await?;
+    writer.write_all(line).await?;
     read_reply(reader).await
 }
 
 async fn try_send_one(job: &Job<'_>) -> anyhow::Result<Outcome> {
+    let mut stages = StageTimes::default();
+    let started = Instant::now();
     let stream = TcpStream::connect(job.server).await.context("connect")?;
     stream.set_nodelay(true)?;
     let (read, mut writer) = stream.into_split();
     let mut reader = BufReader::new(read);
     let greeting = read_reply(&mut reader).await?;
+    stages[0] = started.elapsed();
     if greeting.code != 220 {
         return Ok(Outcome::Failed(format!("greeting: {}", greeting.text)));
     }
-    let steps = [
-        ("EHLO bench.localhost\r\n".to_string(), 250, "EHLO"),
-        (format!("MAIL FROM:<{}>\r\n", job.from), 250, "MAIL"),
-        (format!("RCPT TO:<{}>\r\n", job.to), 250, "RCPT"),
-        ("DATA\r\n".to_string(), 354, "DATA"),
+    let commands: [(Vec<u8>, u16); 4] = [
+        (b"EHLO bench.localhost\r\n".to_vec(), 250),
+        (format!("MAIL FROM:<{}>\r\n", job.from).into_bytes(), 250),
+        (format!("RCPT TO:<{}>\r\n", job.to).into_bytes(), 250),
+        (b"DATA\r\n".to_vec(), 354),
     ];
-    for (line, expected, stage) in steps {
-        let reply = command(&mut reader, &mut writer, &line).await?;
-        if reply.code != expected {
-            let _ = command(&mut reader, &mut writer, "QUIT\r\n").await;
-            return Ok(Outcome::Failed(format!("{stage}: {}", reply.text)));
+    for (i, (line, expected)) in commands.iter().enumerate() {
+        let sent = Instant::now();
+        let reply = command(&mut reader, &mut writer, line).await?;
+        stages[i + 1] = sent.elapsed();
+        if reply.code != *expected {
+            let _ = command(&mut reader, &mut writer, b"QUIT\r\n").await;
+            return Ok(Outcome::Failed(format!("{}: {}", STAGES[i + 1], reply.text)));
         }
     }
+    // The clock starts once the last byte of the message is written.
     writer.write_all(job.message).await?;
     let sent = Instant::now();
     let reply = read_reply(&mut reader).await?;
-    let latency = sent.elapsed();
-    let _ = command(&mut reader, &mut writer, "QUIT\r\n").await;
+    stages[5] = sent.elapsed();
+    let quit = Instant::now();
+    let _ = command(&mut reader, &mut writer, b"QUIT\r\n").await;
+    stages[6] = quit.elapsed();
     if reply.code != 250 {
         return Ok(Outcome::Failed(format!("end of DATA: {}", reply.text)));
     }
     let id = reply.text.rsplit_once("queued as ").map(|(_, id)| id.trim().to_string());
-    Ok(Outcome::Accepted { latency, id })
+    Ok(Outcome::Accepted { stages, id })
 }
 
 /// What one session saw.
 #[derive(Default)]
 struct Tally {
     latencies: Vec<Duration>,
+    /// The sum of each stage's times over the accepted messages.
+    stage_sums: StageTimes,
     ids: Vec<String>,
     failures: BTreeMap<String, usize>,
 }
@@ -200,14 +216,18 @@ async fn send(opts: &Options) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..sessions {
-        let (server, from, to, message, next) = (server.clone(), from.clone(), to.clone(), message.clone(), next.clone());
+        let (server, from, to, message, next) =
+            (server.clone(), from.clone(), to.clone(), message.clone(), next.clone());
         tasks.spawn(async move {
             let job = Job { server: &server, from: &from, to: &to, message: &message };
             let mut tally = Tally::default();
             while next.fetch_add(1, Ordering::Relaxed) < total {
                 match send_one(&job).await {
-                    Outcome::Accepted { latency, id } => {
-                        tally.latencies.push(latency);
+                    Outcome::Accepted { stages, id } => {
+                        tally.latencies.push(stages[5]);
+                        for (sum, t) in tally.stage_sums.iter_mut().zip(stages) {
+                            *sum += t;
+                        }
                         tally.ids.extend(id);
                     }
                     Outcome::Failed(what) => *tally.failures.entry(what).or_default() += 1,
@@ -220,6 +240,9 @@ async fn send(opts: &Options) -> anyhow::Result<()> {
     while let Some(done) = tasks.join_next().await {
         let tally = done.context("session task")?;
         all.latencies.extend(tally.latencies);
+        for (sum, t) in all.stage_sums.iter_mut().zip(tally.stage_sums) {
+            *sum += t;
+        }
         all.ids.extend(tally.ids);
         for (what, n) in tally.failures {
             *all.failures.entry(what).or_default() += n;
@@ -234,6 +257,9 @@ async fn send(opts: &Options) -> anyhow::Result<()> {
     }
     let accepted = all.latencies.len();
     let failed: usize = all.failures.values().sum();
+    let mean_ms = |sum: Duration| round3(sum.as_secs_f64() * 1000.0 / accepted.max(1) as f64);
+    let stages: serde_json::Map<String, Value> =
+        STAGES.iter().zip(all.stage_sums).map(|(name, sum)| (name.to_string(), json!(mean_ms(sum)))).collect();
     let report = json!({
         "server": server,
         "sessions": sessions,
@@ -247,6 +273,7 @@ async fn send(opts: &Options) -> anyhow::Result<()> {
         "p90_ms": round3(quantile_ms(&all.latencies, 0.90)),
         "p99_ms": round3(quantile_ms(&all.latencies, 0.99)),
         "max_ms": round3(all.latencies.last().map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)),
+        "stage_mean_ms": stages,
     });
     println!("{report}");
     Ok(())
