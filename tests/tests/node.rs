@@ -133,3 +133,50 @@ fn a_bad_config_file_names_the_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("url_typo"), "{err}");
 }
+
+#[test]
+fn faxd_convert_makes_one_fax_of_several_documents_or_says_why_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chart = faxbox_tests::repo_root().join("tests/fixtures/itu/itu1.tif");
+    let text = dir.path().join("note.txt");
+    std::fs::write(&text, "Dear reader,\nthis page follows the chart.\n").expect("write text");
+    let out_tiff = dir.path().join("fax.tiff");
+    let out_pdf = dir.path().join("fax.pdf");
+    let run = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(faxbox_tests::node::faxd_bin()).arg("convert").args(args).output().expect("run")
+    };
+    let ok = run(&[
+        chart.as_os_str(),
+        text.as_os_str(),
+        "-o".as_ref(),
+        out_tiff.as_os_str(),
+        "--pdf".as_ref(),
+        out_pdf.as_os_str(),
+    ]);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{stdout}{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(stdout.starts_with("2 pages in ") && stdout.contains("(2 documents)"), "{stdout}");
+    let tiff = std::fs::read(&out_tiff).expect("tiff written");
+    assert_eq!(&tiff[..4], b"II*\0");
+    assert_eq!(fax_media::tiff::page_count(&tiff).expect("page count"), 2);
+    assert!(std::fs::read(&out_pdf).expect("pdf written").starts_with(b"%PDF-"));
+
+    let broken = dir.path().join("broken.pdf");
+    std::fs::write(&broken, b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog").expect("write");
+    let bad = run(&[broken.as_os_str(), "-o".as_ref(), dir.path().join("bad.tiff").as_os_str()]);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.lines().any(|l| l.starts_with("faxd convert:") && l.contains("broken.pdf") && l.contains("truncated")),
+        "{err}"
+    );
+    assert!(!dir.path().join("bad.tiff").exists(), "no output on failure");
+    // Among several documents, the one at fault is named.
+    let mixed = run(&[text.as_os_str(), broken.as_os_str(), "-o".as_ref(), dir.path().join("bad.tiff").as_os_str()]);
+    assert_eq!(mixed.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&mixed.stderr);
+    assert!(
+        err.trim().starts_with("faxd convert:") && err.contains("broken.pdf") && !err.contains("note.txt"),
+        "{err}"
+    );
+}

@@ -53,7 +53,8 @@ struct ConvertArgs {
 
 /// `faxd convert`: exits 0 with a one-line summary, or 1 with the reason the documents cannot be faxed.
 fn convert(args: ConvertArgs) -> ExitCode {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    // The reason is printed once, below; logs are for RUST_LOG=debug sessions.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("error"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
     let mut inputs = Vec::with_capacity(args.inputs.len());
@@ -81,7 +82,16 @@ fn convert(args: ConvertArgs) -> ExitCode {
     let converted = match fax_media::convert::convert(&inputs, &opts) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("faxd convert: cannot convert: {e}");
+            // Name the document at fault: the only one, or the first that fails on its own.
+            let culprit = if inputs.len() == 1 {
+                Some(0)
+            } else {
+                inputs.iter().position(|i| fax_media::convert::convert(std::slice::from_ref(i), &opts).is_err())
+            };
+            match culprit {
+                Some(n) => eprintln!("faxd convert: {}: {e}", args.inputs[n].display()),
+                None => eprintln!("faxd convert: cannot convert: {e}"),
+            }
             return ExitCode::FAILURE;
         }
     };
@@ -97,11 +107,12 @@ fn convert(args: ConvertArgs) -> ExitCode {
         }
     }
     println!(
-        "{} page{} in {} ms ({} documents), {} bytes of TIFF written to {}",
+        "{} page{} in {} ms ({} document{}), {} bytes of TIFF written to {}",
         converted.pages,
         if converted.pages == 1 { "" } else { "s" },
         elapsed.as_millis(),
         inputs.len(),
+        if inputs.len() == 1 { "" } else { "s" },
         converted.tiff.len(),
         args.output.display()
     );
