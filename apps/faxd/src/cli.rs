@@ -121,7 +121,8 @@ fn convert(args: ConvertArgs) -> ExitCode {
 
 fn init_logs(boot: &Bootstrap, json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&boot.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if json || boot.log.format == LogFormat::Json {
         builder.json().init();
     } else {
