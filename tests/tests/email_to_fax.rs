@@ -173,9 +173,27 @@ fn send_with_real_clients(node: &FaxdNode, fx: &Fixture) -> Vec<String> {
     ids
 }
 
+/// How long the jobs of one test may take to be converted after their `250`.
+const CONVERSION_WAIT: Duration = Duration::from_secs(60);
+
+/// The fixture's jobs once all `expected` are listed and none is `attaching files` any more (their documents
+/// converted, or failed to be). A listing taken while a conversion rewrites a job may miss that job for a moment
+/// on the CouchDB-compatible test server, so the count is part of the condition.
+async fn settled_jobs(store: &dyn Store, fx: &Fixture, expected: usize) -> Vec<Doc> {
+    let until = Instant::now() + CONVERSION_WAIT;
+    loop {
+        let jobs = fx.jobs(store).await;
+        if jobs.len() >= expected && jobs.iter().all(|j| j["pvt_job_status"] != json!("attaching files")) {
+            return jobs;
+        }
+        assert!(Instant::now() < until, "jobs still attaching files: {jobs:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Checks the stored jobs against what was sent.
 async fn check_jobs(store: &dyn Store, fx: &Fixture, ids: &[String]) {
-    let jobs = fx.jobs(store).await;
+    let jobs = settled_jobs(store, fx, ids.len()).await;
     let mut stored: Vec<&str> = jobs.iter().filter_map(|j| j["_id"].as_str()).collect();
     stored.sort();
     let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -195,6 +213,19 @@ async fn check_jobs(store: &dyn Store, fx: &Fixture, ids: &[String]) {
     assert_eq!(pdf.data.as_ref(), std::fs::read(fixture_path("invoice.pdf")).expect("pdf").as_slice());
     let jpg = store.get_attachment(db::FAXES, &ids[0], "original_file_2.jpg").await.expect("jpg");
     assert_eq!(jpg.data.as_ref(), std::fs::read(fixture_path("scan.jpg")).expect("jpg").as_slice());
+    // Converted after the 250: the PDF's pages then the picture, as one fax and its PDF.
+    let tiff = store.get_attachment(db::FAXES, &ids[0], "fax_file.tiff").await.expect("fax_file.tiff");
+    let tiff_pages = fax_media::tiff::page_count(&tiff.data).expect("tiff pages");
+    let invoice = bytes::Bytes::from(std::fs::read(fixture_path("invoice.pdf")).expect("pdf"));
+    assert_eq!(tiff_pages, fax_media::render::pdf::page_count(&invoice).expect("pdf pages") + 1);
+    assert_eq!(first["pvt_pages"], json!(tiff_pages));
+    assert_eq!(first["pvt_size"], json!(tiff.data.len()));
+    let rendition = store.get_attachment(db::FAXES, &ids[0], "pdf_file.pdf").await.expect("pdf_file.pdf");
+    assert!(rendition.data.starts_with(b"%PDF-"));
+    for id in ids {
+        assert_eq!(by_id(id)["pvt_job_status"], json!("pending"), "{id}");
+        assert!(by_id(id)["_attachments"]["fax_file.tiff"].is_object(), "{id}");
+    }
 
     let swaked = by_id(&ids[1]);
     assert_eq!(swaked["to_number"], json!("+14155551213"));
@@ -208,6 +239,24 @@ async fn check_jobs(store: &dyn Store, fx: &Fixture, ids: &[String]) {
         chart["documents"],
         json!([{"name": "original_file.tiff", "content_type": "image/tiff", "filename": "chart.tif"}])
     );
+}
+
+/// How long a node may take to convert the documents of the emails it accepted.
+const CONVERSION_LIMIT: Duration = Duration::from_secs(60);
+
+/// Waits until no job of the faxbox is still `attaching files`, asking the node with `sup fax_maintenance
+/// faxbox_jobs` as an operator would.
+fn wait_for_conversions(node: &FaxdNode, faxbox_id: &str) {
+    let started = Instant::now();
+    loop {
+        let out = node.sup_ok(&["--json", "fax_maintenance", "faxbox_jobs", faxbox_id, "attaching files"]);
+        let reply: Value = serde_json::from_str(&out).expect("sup --json reply");
+        if reply["reply"]["rows"].as_array().is_some_and(Vec::is_empty) {
+            return;
+        }
+        assert!(started.elapsed() < CONVERSION_LIMIT, "conversions still running: {out}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Runs `f` on a blocking thread (starting, stopping and driving nodes blocks).
@@ -236,6 +285,8 @@ async fn email_to_fax_on_a_standalone_node() {
     let (mut node, fx, ids) = blocking(move || {
         node.restart();
         let ids = send_with_real_clients(&node, &fx);
+        // The store cannot be read while the node runs: wait for the conversions that follow the 250s.
+        wait_for_conversions(&node, &fx.faxbox_id);
         (node, fx, ids)
     })
     .await;

@@ -28,6 +28,49 @@ async fn job(world: &World, id: &str) -> Doc {
     world.store.get(db::FAXES, id).await.unwrap_or_else(|e| panic!("job {id}: {e}"))
 }
 
+/// How long a job may stay `attaching files` while its documents are converted.
+const CONVERSION_WAIT: Duration = Duration::from_secs(60);
+
+/// The job once its documents are converted (or failed to be): it leaves `attaching files`.
+async fn settled(world: &World, id: &str) -> Doc {
+    let until = tokio::time::Instant::now() + CONVERSION_WAIT;
+    loop {
+        let doc = job(world, id).await;
+        if doc["pvt_job_status"] != json!("attaching files") {
+            return doc;
+        }
+        assert!(tokio::time::Instant::now() < until, "job {id} still attaching files");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An email with one attachment, base64 encoded.
+fn email_with(content_type: &str, filename: &str, data: &[u8]) -> Vec<u8> {
+    use std::fmt::Write;
+    const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut encoded = String::new();
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                encoded.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                encoded.push('=');
+            }
+        }
+    }
+    let mut m = String::new();
+    let _ = write!(
+        m,
+        "From: Alice <alice@sender.test>\r\nTo: <{RCPT}>\r\nSubject: Broken\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\n\
+         Content-Type: {content_type}; name=\"{filename}\"\r\nContent-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"{filename}\"\r\n\r\n{encoded}\r\n--b1--\r\n"
+    );
+    m.into_bytes()
+}
+
 /// The decoded bytes of the attachment named `filename` in an email fixture (it is base64 in the files).
 fn attachment_of(fixture_name: &str, filename: &str) -> Vec<u8> {
     let raw = fixture(fixture_name);
@@ -64,14 +107,17 @@ async fn a_pdf_and_a_jpeg_make_one_job_with_both_documents() {
     assert_eq!(doc["folder"], json!("outbox"));
     assert_eq!(doc["subject"], json!("Invoice 42"));
     assert_eq!(doc["pvt_type"], json!("fax"));
-    assert_eq!(doc["pvt_job_status"], json!("pending"));
+    // Committed with its originals before the 250; converted after it.
+    let status = doc["pvt_job_status"].clone();
+    assert!(status == json!("attaching files") || status == json!("pending"), "{status}");
     assert_eq!(doc["attempts"], json!(0));
     assert_eq!(doc["pvt_account_id"], json!(ACCOUNT_ID));
     assert_eq!(doc["pvt_account_db"], json!("faxes"));
     assert_eq!(doc["pvt_reseller_id"], json!(RESELLER_ID));
     let created = doc["pvt_created"].as_i64().expect("gregorian");
     assert!(created >= before && created <= kz_core::time::now_s(), "{created}");
-    assert_eq!(doc["pvt_modified"], json!(created));
+    let modified = doc["pvt_modified"].as_i64().expect("gregorian");
+    assert!(modified >= created, "{modified}");
     assert_eq!(
         doc["tx_result"],
         json!({"error_message": "", "fax_bad_rows": 0, "fax_error_correction": false, "fax_receiver_id": "",
@@ -92,9 +138,29 @@ async fn a_pdf_and_a_jpeg_make_one_job_with_both_documents() {
     let errors: Vec<String> = validator.iter_errors(&instance).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:?}");
 
-    // Both documents, byte for byte, under their names, and nothing else.
+    // Converted: both documents become one fax, the PDF's pages then the picture's.
+    let doc = settled(&world, &id).await;
+    assert_eq!(doc["pvt_job_status"], json!("pending"));
+    let tiff = world.store.get_attachment(db::FAXES, &id, "fax_file.tiff").await.expect("fax_file.tiff");
+    assert_eq!(tiff.content_type, "image/tiff");
+    let pdf_pages = fax_media::render::pdf::page_count(&attachment_of("pdf_and_jpeg.eml", "invoice.pdf").into())
+        .expect("pdf page count");
+    let tiff_pages = fax_media::tiff::page_count(&tiff.data).expect("tiff page count");
+    assert_eq!(tiff_pages, pdf_pages + 1);
+    assert_eq!(doc["pvt_pages"], json!(tiff_pages));
+    assert_eq!(doc["pvt_size"], json!(tiff.data.len()));
+    let pdf = world.store.get_attachment(db::FAXES, &id, "pdf_file.pdf").await.expect("pdf_file.pdf");
+    assert_eq!(pdf.content_type, "application/pdf");
+    assert!(pdf.data.starts_with(b"%PDF-"));
+    assert_eq!(fax_media::render::pdf::page_count(&pdf.data).expect("pdf_file pages"), tiff_pages);
+    let errors: Vec<String> = validator.iter_errors(&Value::Object(doc.clone())).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+
+    // Both documents, byte for byte, under their names, then the fax and its PDF.
     let stubs = doc["_attachments"].as_object().expect("attachments");
-    assert_eq!(stubs.keys().collect::<Vec<_>>(), vec!["original_file.pdf", "original_file_2.jpg"]);
+    let mut names: Vec<&String> = stubs.keys().collect();
+    names.sort();
+    assert_eq!(names, vec!["fax_file.tiff", "original_file.pdf", "original_file_2.jpg", "pdf_file.pdf"]);
     for (name, content_type, filename) in
         [("original_file.pdf", "application/pdf", "invoice.pdf"), ("original_file_2.jpg", "image/jpeg", "scan.jpg")]
     {
@@ -186,6 +252,7 @@ async fn every_accepted_recipient_gets_its_own_job() {
     // The same number twice in one message is one fax.
     assert_eq!(numbers, vec!["+14155551212", "+14155551212", "+14155551213"]);
     for j in &jobs {
+        let j = settled(&world, j["_id"].as_str().expect("id")).await;
         assert_eq!(j["pvt_job_status"], json!("pending"));
         assert!(j["_attachments"]["original_file.pdf"].is_object());
     }
@@ -261,4 +328,62 @@ async fn a_message_without_any_header_cannot_be_decoded() {
     assert!(world.jobs().await.is_empty());
     assert_eq!(world.smtp_logs().await[0]["errors"], json!(["message decode failed"]));
     assert_eq!(world.notice(WAIT).await.expect("notice")["Errors"], json!(["message decode failed"]));
+}
+
+#[tokio::test]
+async fn a_document_that_cannot_be_converted_fails_the_job_and_tells_the_sender() {
+    let mut world = World::new().await;
+    let broken = b"%PDF-1.4\nthis is not a pdf body at all, no objects, no xref, no trailer\n".repeat(4);
+    let reply = send(&world, &[RCPT], &email_with("application/pdf", "broken.pdf", &broken)).await;
+    let id = queued_id(&reply);
+    let doc = settled(&world, &id).await;
+    assert_eq!(doc["pvt_job_status"], json!("failed"));
+    let tx = &doc["tx_result"];
+    assert_eq!(tx["success"], json!(false));
+    assert_eq!(tx["result_code"], json!(0));
+    let text = tx["result_text"].as_str().expect("result_text");
+    let reason = tx["error_message"].as_str().expect("error_message");
+    assert!(!reason.is_empty());
+    assert_eq!(text, format!("bad_file: {reason}"));
+    assert_eq!(tx["pages_sent"], json!(0));
+    assert!(doc["_attachments"].get("fax_file.tiff").is_none());
+    assert!(doc["_attachments"]["original_file.pdf"].is_object());
+
+    let notice = world.notice(WAIT).await.expect("the sender is told");
+    assert_eq!(notice["Event-Name"], json!("outbound_smtp_fax_error"));
+    assert_eq!(notice["Errors"], json!([text]));
+    assert_eq!(notice["Fax-From-Email"], json!(SENDER));
+    assert_eq!(notice["FaxBox-ID"], json!(FAXBOX_ID));
+}
+
+#[tokio::test]
+async fn a_job_left_attaching_files_is_converted_on_recovery() {
+    let world = World::new().await;
+    let id = queued_id(&send(&world, &[RCPT], &fixture("octet_stream_pdf.eml")).await);
+    let done = settled(&world, &id).await;
+    assert_eq!(done["pvt_job_status"], json!("pending"));
+    // A job a crash stranded between the 250 and its conversion: originals only, `attaching files`.
+    let mut stranded = done.clone();
+    let stranded_id = "5e5e0000000000000000000000000001";
+    for key in ["_rev", "_attachments", "pvt_pages", "pvt_size"] {
+        stranded.remove(key);
+    }
+    stranded.insert("_id".into(), json!(stranded_id));
+    stranded.insert("pvt_job_status".into(), json!("attaching files"));
+    let original = world.store.get_attachment(db::FAXES, &id, "original_file.pdf").await.expect("original");
+    let att = kz_data::NewAttachment {
+        name: "original_file.pdf".into(),
+        content_type: original.content_type,
+        data: original.data,
+    };
+    world.store.save_with_attachments(db::FAXES, stranded, vec![att]).await.expect("stranded job");
+
+    assert_eq!(fax::converter::recover(&world.ctx).await.expect("recover"), 1);
+    let recovered = job(&world, stranded_id).await;
+    assert_eq!(recovered["pvt_job_status"], json!("pending"));
+    assert_eq!(recovered["pvt_pages"], done["pvt_pages"]);
+    assert!(recovered["_attachments"]["fax_file.tiff"].is_object());
+    assert!(recovered["_attachments"]["pdf_file.pdf"].is_object());
+    // Nothing is left to recover.
+    assert_eq!(fax::converter::recover(&world.ctx).await.expect("recover"), 0);
 }

@@ -6,6 +6,7 @@
 //! saves with per-document results or a resumable live changes feed. Database names arrive in Kazoo's encoded
 //! form (`account%2Fab%2Fcd%2F...`) and stay encoded in the URL path.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
@@ -681,27 +682,32 @@ impl Store for CouchStore {
                 docs.len()
             )));
         }
-        Ok(results
-            .into_iter()
-            .zip(&docs)
-            .map(|(result, doc)| {
-                let id = result
-                    .id
-                    .or_else(|| doc.get("_id").and_then(Value::as_str).map(str::to_string))
-                    .unwrap_or_default();
-                match (result.error, result.rev) {
-                    (None, Some(rev)) => BulkResult::Saved { id, rev },
-                    (error, _) => {
-                        let error = error.unwrap_or_else(|| "unknown_error".into());
-                        BulkResult::Failed {
-                            id,
-                            error: bulk_error_kind(&error),
-                            reason: result.reason.unwrap_or(error),
-                        }
-                    }
+        // CouchDB answers in request order, but the answer carries each id and some servers put failures first:
+        // pair results with documents by id (every document has one by now), in request order.
+        let mut by_id: std::collections::HashMap<String, VecDeque<RawBulkResult>> = std::collections::HashMap::new();
+        let mut unnamed = VecDeque::new();
+        for result in results {
+            match result.id.clone() {
+                Some(id) => by_id.entry(id).or_default().push_back(result),
+                None => unnamed.push_back(result),
+            }
+        }
+        let mut out = Vec::with_capacity(docs.len());
+        for doc in &docs {
+            let id = doc.get("_id").and_then(Value::as_str).unwrap_or_default().to_string();
+            let result = by_id.get_mut(&id).and_then(VecDeque::pop_front).or_else(|| unnamed.pop_front());
+            let Some(result) = result else {
+                return Err(StoreError::Unavailable(format!("{db}: _bulk_docs gave no result for {id}")));
+            };
+            out.push(match (result.error, result.rev) {
+                (None, Some(rev)) => BulkResult::Saved { id, rev },
+                (error, _) => {
+                    let error = error.unwrap_or_else(|| "unknown_error".into());
+                    BulkResult::Failed { id, error: bulk_error_kind(&error), reason: result.reason.unwrap_or(error) }
                 }
-            })
-            .collect())
+            });
+        }
+        Ok(out)
     }
 
     async fn put_attachment(

@@ -2,7 +2,8 @@
 //!
 //! Ports `fax_smtp:handle_DATA` and the end-of-session work of `handle_message` (spec §2.2, §2.5-§2.7), moved
 //! to where the client still waits for the answer: the reply to DATA is `250 2.0.0 queued as <job id>` only once
-//! every job is committed with its documents, `451 4.3.0` when the store cannot commit (the client keeps the
+//! every job is committed with its original documents (`attaching files`; the conversion to a fax
+//! TIFF follows on the blocking pool, [`crate::converter`]), `451 4.3.0` when the store cannot commit (the client keeps the
 //! message and retries), and a real `554 5.6.0 <reason>` when the message holds nothing to fax (Kazoo answered
 //! `250 queued as 554 ...` and dropped it). The body is held in memory up to `smtp_max_msg_size` and no
 //! further; MIME parsing runs off the async threads.
@@ -11,6 +12,8 @@ use std::collections::HashSet;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{info, warn};
+
+use crate::converter::{self, Sender};
 
 use super::attachments::{self, PickError, Picks, Rules};
 use super::conn::Body;
@@ -103,6 +106,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<'_, S> {
         let mut seen = HashSet::new();
         let mut first_id: Option<String> = None;
         let mut outage: Option<QueueError> = None;
+        let mut converted = Vec::new();
         for accepted in &tx.accepted {
             let route = &accepted.route;
             if !seen.insert((route.faxbox_id.clone(), route.number.clone())) {
@@ -117,6 +121,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<'_, S> {
                         documents = picks.documents.len(), duplicate, "email-to-fax job queued"
                     );
                     first_id.get_or_insert_with(|| queued.id().to_string());
+                    if let Queued::New(id) = queued {
+                        let sender = Sender {
+                            from: tx.from.clone(),
+                            to: accepted.to.clone(),
+                            context: report::context_of(route),
+                        };
+                        converted.push((id, sender));
+                    }
                 }
                 Err(e) => {
                     warn!(session = %self.id, to = %accepted.to, error = %e, "email-to-fax job not stored");
@@ -126,6 +138,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<'_, S> {
                     }
                 }
             }
+        }
+        // Committed jobs are converted whatever the answer: each is durable and will be sent.
+        for (id, sender) in converted {
+            let ctx = self.ctx.clone();
+            let session = self.id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = converter::convert_job(&ctx, &id, Some(sender)).await {
+                    warn!(session = %session, job_id = %id, error = %e, "email-to-fax job not converted, left for recovery");
+                }
+            });
         }
         match (outage, first_id) {
             (None, Some(id)) => reply::queued(&id),

@@ -3,8 +3,9 @@
 //! Ports `fax_smtp:add_fax_document` and the save at the end of `fax_smtp:handle_message` (spec §2.6, §2.7).
 //! Kazoo saved the job as `attaching files`, then the attachment, then flipped the job to `pending`, and only
 //! once the session had ended, so a crash or a lost connection in between lost or stranded the fax. Here the
-//! job is written `pending` together with every document ([`Store::save_with_attachments`]) before the `250`
-//! goes out.
+//! job is written `attaching files` together with every original document ([`Store::save_with_attachments`])
+//! before the `250` goes out; [`crate::converter`] then adds the fax TIFF and PDF and releases it `pending`
+//! (or converts it after a restart).
 //!
 //! **Idempotent intake.** A client that loses the `250` sends the same message again. When the message has a
 //! `Message-ID`, the job id is derived from (Message-ID, sender, faxbox, number), so the second copy collides
@@ -156,7 +157,7 @@ fn tx_result_skeleton() -> Value {
     })
 }
 
-/// The job document of spec §2.6 for one route, `pending`, listing its documents in order. `now` is in
+/// The job document of spec §2.6 for one route, `attaching files` until [`crate::converter`] converts it, listing its documents in order. `now` is in
 /// Gregorian seconds.
 pub fn job_doc(id: &str, route: &Route, from: &str, picks: &Picks, facts: &Facts, now: i64) -> Doc {
     let fb = &route.faxbox;
@@ -194,7 +195,7 @@ pub fn job_doc(id: &str, route: &Route, from: &str, picks: &Picks, facts: &Facts
         put("subject", json!(subject));
     }
     put("pvt_type", json!("fax"));
-    put("pvt_job_status", json!("pending"));
+    put("pvt_job_status", json!(crate::converter::ATTACHING));
     put("attempts", json!(0));
     put("tx_result", tx_result_skeleton());
     let documents: Vec<Value> = attachment_names(&picks.documents)

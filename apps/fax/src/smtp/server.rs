@@ -5,7 +5,8 @@
 //! message of up to `smtp_max_msg_size` in memory: past it, a client is told `421 4.3.2 ... too busy` and
 //! disconnected rather than queued. Stopping is ordered: new connections get `421 4.3.2 service shutting down`,
 //! sessions waiting for a command end at once, a transaction under way may finish until the deadline, and what
-//! is left then is cut (its client never got a `250`, so it keeps the message and tries again).
+//! is left then is cut (its client never got a `250`, so it keeps the message and tries again). On start, jobs a
+//! crash left `attaching files` are converted ([`crate::converter::recover`]).
 
 use std::io;
 use std::net::SocketAddr;
@@ -58,6 +59,15 @@ impl Running {
                 default
             }
         };
+        // Jobs a crash left `attaching files` are converted now, beside the new ones.
+        let recovering = ctx.clone();
+        tokio::spawn(async move {
+            match crate::converter::recover(&recovering).await {
+                Ok(0) => {}
+                Ok(found) => info!(found, "stranded email-to-fax jobs converted"),
+                Err(e) => warn!(error = %e, "stranded email-to-fax jobs not looked for"),
+            }
+        });
         let shutdown = CancellationToken::new();
         let kill = CancellationToken::new();
         let sessions = TaskTracker::new();
