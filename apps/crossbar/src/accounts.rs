@@ -377,21 +377,7 @@ async fn save_both(store: &dyn Store, previous: &Account, mut updated: Account) 
     let account_db = db::account_db(&id);
     updated.rev = previous.rev.clone();
     let saved = store.save(&account_db, updated.to_doc()).await.map_err(|e| ApiError::from_store(e, &id))?;
-    let mut copy = saved.clone();
-    copy.remove("_rev");
-    let copied = async {
-        match store.get(db::ACCOUNTS, &id).await {
-            Ok(existing) => {
-                if let Some(rev) = existing.get("_rev") {
-                    copy.insert("_rev".into(), rev.clone());
-                }
-            }
-            Err(StoreError::NotFound(_)) => {}
-            Err(e) => return Err(e),
-        }
-        store.save(db::ACCOUNTS, copy).await
-    }
-    .await;
+    let copied = crate::docs::write_copy(store, db::ACCOUNTS, saved.clone()).await;
     if let Err(e) = copied {
         warn!(account_id = %id, error = %e, "account copy in accounts failed, restoring the previous version");
         let mut back = previous.to_doc();

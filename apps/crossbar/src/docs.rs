@@ -4,7 +4,7 @@
 //! (never shown, never taken from a request), a soft-deleted document (`pvt_deleted: true`) counts as absent,
 //! and `PATCH` merges a request into a document.
 
-use kz_data::Doc;
+use kz_data::{Doc, Store, StoreError};
 use serde_json::{Map, Value};
 
 /// The fields of a document a client may see and send: all but `_*` and `pvt_*`.
@@ -41,6 +41,23 @@ pub fn merge_into(doc: &mut Map<String, Value>, patch: &Map<String, Value>) {
             }
         }
     }
+}
+
+/// Saves `copy` into `db` over whatever copy of the same `_id` is there (taking that copy's `_rev`), as the
+/// global `faxes` and `accounts` databases keep copies of faxbox and account documents.
+pub async fn write_copy(store: &dyn Store, db: &str, mut copy: Doc) -> Result<Doc, StoreError> {
+    let id = copy.get("_id").and_then(Value::as_str).unwrap_or_default().to_string();
+    copy.remove("_rev");
+    match store.get(db, &id).await {
+        Ok(existing) => {
+            if let Some(rev) = existing.get("_rev") {
+                copy.insert("_rev".into(), rev.clone());
+            }
+        }
+        Err(StoreError::NotFound(_)) => {}
+        Err(e) => return Err(e),
+    }
+    store.save(db, copy).await
 }
 
 #[cfg(test)]

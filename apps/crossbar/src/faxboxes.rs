@@ -18,7 +18,7 @@ use axum::extract::{Path, State};
 use bytes::Bytes;
 use fax::faxbox::{self, Faxbox};
 use kz_core::{db, ids, time};
-use kz_data::{Doc, Store, StoreError, ViewOptions};
+use kz_data::{Doc, Store, ViewOptions};
 use serde_json::{Map, Value, json};
 use tracing::{info, warn};
 
@@ -195,21 +195,6 @@ fn faxes_copy(saved: &Doc) -> Doc {
     copy
 }
 
-/// Writes the `faxes` copy over whatever copy is there (with that copy's `_rev`).
-async fn write_copy(store: &dyn Store, mut copy: Doc) -> Result<Doc, StoreError> {
-    let id = copy.get("_id").and_then(Value::as_str).unwrap_or_default().to_string();
-    match store.get(db::FAXES, &id).await {
-        Ok(existing) => {
-            if let Some(rev) = existing.get("_rev") {
-                copy.insert("_rev".into(), rev.clone());
-            }
-        }
-        Err(StoreError::NotFound(_)) => {}
-        Err(e) => return Err(e),
-    }
-    store.save(db::FAXES, copy).await
-}
-
 /// `GET /v2/accounts/{id}/faxboxes`.
 pub async fn list(State(api): State<Arc<Api>>, auth: Auth, Path(account_id): Path<String>) -> Result<Reply, ApiError> {
     api.authorize(&auth, &account_id).await?;
@@ -335,7 +320,7 @@ async fn update(
 async fn save_both(store: &dyn Store, account_db: &str, previous: &Doc, doc: Doc) -> Result<(Doc, Doc), ApiError> {
     let id = previous.get("_id").and_then(Value::as_str).unwrap_or_default().to_string();
     let saved = store.save(account_db, doc).await.map_err(|e| ApiError::from_store(e, &id))?;
-    match write_copy(store, faxes_copy(&saved)).await {
+    match crate::docs::write_copy(store, db::FAXES, faxes_copy(&saved)).await {
         Ok(copy) => Ok((saved, copy)),
         Err(e) => {
             warn!(faxbox_id = %id, error = %e, "faxbox copy in faxes failed, restoring the previous version");
