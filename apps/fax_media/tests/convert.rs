@@ -3,6 +3,8 @@
 //! The tools come from `tests/services/deps.sh test`. Every TIFF produced must satisfy `tiffinfo -D`, and PDF
 //! pages must look like Ghostscript's own rendering at the same geometry (Ghostscript is what Kazoo runs).
 
+mod tiff_util;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -216,30 +218,7 @@ struct Bitmap {
 
 impl Bitmap {
     fn from_pbm(bytes: &[u8]) -> Bitmap {
-        let mut fields = Vec::new();
-        let mut i = 0;
-        while fields.len() < 3 {
-            while bytes[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            if bytes[i] == b'#' {
-                while bytes[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            let start = i;
-            while !bytes[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            fields.push(String::from_utf8_lossy(&bytes[start..i]).into_owned());
-        }
-        assert_eq!(fields[0], "P4", "not a raw PBM");
-        let width: usize = fields[1].parse().unwrap_or(0);
-        let height: usize = fields[2].parse().unwrap_or(0);
-        let data = bytes[i + 1..].to_vec();
-        assert_eq!(data.len(), width.div_ceil(8) * height);
-        Bitmap { width, height, data }
+        Bitmap::from_page(&tiff_util::read_pbm(bytes))
     }
 
     fn from_page(page: &Page) -> Bitmap {
