@@ -3,16 +3,26 @@
 //! Ports `kz_fax_attachment:save_outbound` as `fax_smtp` uses it (spec §5.6, §2.7): a job saved `attaching files`
 //! with its originals gets `fax_file.tiff` (if `store_fax_tiff`) and `pdf_file.pdf` (if `store_fax_pdf`),
 //! `pvt_pages` and `pvt_size`, and turns `pending`, in one write. A document that cannot be converted fails the
-//! job with a `bad_file` result and tells the sender why (`outbound_smtp_fax_error`). The conversion runs on the
-//! blocking pool ([`fax_media::convert::convert_async`]), never on the threads that serve sessions. Jobs a crash
-//! left `attaching files` are found and converted when the server starts ([`recover`]).
+//! job with a `bad_file` result and tells the sender why (`outbound_smtp_fax_error`).
+//!
+//! Jobs wait in a bounded queue ([`Converter`]) and are converted one per core on a low-priority thread pool
+//! ([`fax_media::pool::Pool`]), never on the threads that serve sessions: a burst of email is accepted at the
+//! speed of the store, and converted with the CPU the sessions leave. Every queued job is already durable, so
+//! nothing is lost when the queue is full or the node stops: jobs left `attaching files` are found again in the
+//! store, when the server starts and whenever the queue has overflowed ([`recover`]).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use fax_media::convert::{ConvertOptions, Input, convert_async};
+use fax_media::convert::{ConvertOptions, Input};
+use fax_media::pool::Pool;
 use kz_core::{db, time};
 use kz_data::{Doc, NewAttachment, StoreError, ViewOptions};
 use serde_json::{Value, json};
-use tracing::{info, warn};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
 
 use crate::registry::LookupContext;
 use crate::smtp::SmtpContext;
@@ -153,7 +163,10 @@ pub async fn convert_job(ctx: &SmtpContext, job_id: &str, sender: Option<Sender>
     let converted = match fetch_error {
         Some(reason) => Err(reason),
         None if !fax.store_fax_tiff && !fax.store_fax_pdf => Ok(None),
-        None => convert_async(inputs, ConvertOptions::default()).await.map(Some).map_err(|e| e.to_string()),
+        None => {
+            let options = ConvertOptions::default();
+            ctx.converter.pool.convert(inputs, options).await.map(Some).map_err(|e| e.to_string())
+        }
     };
     let now = time::now_s();
     job.insert("pvt_modified".into(), json!(now));
@@ -213,8 +226,8 @@ pub async fn convert_job(ctx: &SmtpContext, job_id: &str, sender: Option<Sender>
     Ok(outcome)
 }
 
-/// Converts every job left `attaching files` (by a crash or a stop between the `250` and the conversion).
-/// Returns how many were found.
+/// Queues every job left `attaching files` (by a crash, a stop between the `250` and the conversion, or a full
+/// queue) for conversion. Returns how many were found.
 pub async fn recover(ctx: &SmtpContext) -> Result<usize, ConvertJobError> {
     let rows = match ctx.store.query(db::FAXES, "faxes/list_by_account_state", &ViewOptions::default()).await {
         Ok(rows) => rows,
@@ -227,10 +240,151 @@ pub async fn recover(ctx: &SmtpContext) -> Result<usize, ConvertJobError> {
         .filter_map(|r| r.id)
         .collect();
     for id in &stranded {
-        match convert_job(ctx, id, None).await {
-            Ok(outcome) => info!(job_id = %id, ?outcome, "stranded email-to-fax job converted"),
-            Err(e) => warn!(job_id = %id, error = %e, "stranded email-to-fax job not converted"),
-        }
+        ctx.converter.submit(id.clone(), None);
     }
     Ok(stranded.len())
+}
+
+/// How many jobs may wait for conversion in memory. Past it, jobs wait in the store (they are durable from the
+/// `250` on) and are queued again once the queue has drained.
+pub const QUEUE_CAPACITY: usize = 10_000;
+
+/// A job waiting for conversion.
+struct Task {
+    job_id: String,
+    sender: Option<Sender>,
+}
+
+/// The conversion queue of a node and its workers: one per thread of its [`Pool`]. Cloning shares them.
+#[derive(Clone)]
+pub struct Converter {
+    inner: Arc<Inner>,
+    pool: Pool,
+}
+
+struct Inner {
+    tx: mpsc::Sender<Task>,
+    rx: tokio::sync::Mutex<mpsc::Receiver<Task>>,
+    /// A job was turned away by a full queue: the store must be searched once the queue is empty.
+    overflowed: AtomicBool,
+    /// Jobs queued or being converted.
+    backlog: AtomicUsize,
+    /// Jobs a full queue turned away (they waited in the store instead), since the start.
+    turned_away: AtomicUsize,
+    /// Set while workers run; cancelling it stops them.
+    running: Mutex<Option<CancellationToken>>,
+}
+
+impl std::fmt::Debug for Converter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Converter").field("pool", &self.pool).field("backlog", &self.backlog()).finish()
+    }
+}
+
+impl Converter {
+    /// A queue of `capacity` jobs converted on `pool`. Nothing is converted until [`Converter::start`].
+    pub fn new(pool: Pool, capacity: usize) -> Converter {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let inner = Inner {
+            tx,
+            rx: tokio::sync::Mutex::new(rx),
+            overflowed: AtomicBool::new(false),
+            backlog: AtomicUsize::new(0),
+            turned_away: AtomicUsize::new(0),
+            running: Mutex::new(None),
+        };
+        Converter { inner: Arc::new(inner), pool }
+    }
+
+    /// A queue of [`QUEUE_CAPACITY`] jobs on a background pool of one low-priority thread per core.
+    pub fn background() -> std::io::Result<Converter> {
+        Ok(Converter::new(Pool::background("fax-convert")?, QUEUE_CAPACITY))
+    }
+
+    /// Jobs queued or being converted.
+    pub fn backlog(&self) -> usize {
+        self.inner.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Jobs a full queue turned away since the start (they were queued again from the store later).
+    pub fn turned_away(&self) -> usize {
+        self.inner.turned_away.load(Ordering::Relaxed)
+    }
+
+    /// Queues job `job_id` for conversion. `sender` is who to tell of a failure (`None`: the job's first
+    /// notification address). When the queue is full the job stays `attaching files` in the store and is queued
+    /// again later.
+    pub fn submit(&self, job_id: String, sender: Option<Sender>) {
+        self.inner.backlog.fetch_add(1, Ordering::Relaxed);
+        match self.inner.tx.try_send(Task { job_id, sender }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(task) | mpsc::error::TrySendError::Closed(task)) => {
+                self.inner.backlog.fetch_sub(1, Ordering::Relaxed);
+                self.inner.turned_away.fetch_add(1, Ordering::Relaxed);
+                if !self.inner.overflowed.swap(true, Ordering::Relaxed) {
+                    warn!(job_id = %task.job_id, capacity = self.inner.tx.max_capacity(), "conversion queue full; jobs wait in the store");
+                }
+            }
+        }
+    }
+
+    /// Starts the workers (one per pool thread) for the server of `ctx`, unless they already run.
+    pub fn start(&self, ctx: Arc<SmtpContext>) {
+        let Ok(mut running) = self.inner.running.lock() else { return };
+        if running.is_some() {
+            return;
+        }
+        let stop = CancellationToken::new();
+        for _ in 0..self.pool.threads() {
+            tokio::spawn(work(ctx.clone(), self.clone(), stop.clone()));
+        }
+        *running = Some(stop);
+    }
+
+    /// Stops the workers. Conversions under way are abandoned: their jobs stay `attaching files` and are
+    /// converted after the next start.
+    pub fn stop(&self) {
+        if let Ok(mut running) = self.inner.running.lock()
+            && let Some(stop) = running.take()
+        {
+            stop.cancel();
+        }
+    }
+
+    async fn next(&self, stop: &CancellationToken) -> Option<Task> {
+        let mut rx = tokio::select! {
+            _ = stop.cancelled() => return None,
+            rx = self.inner.rx.lock() => rx,
+        };
+        tokio::select! {
+            _ = stop.cancelled() => None,
+            task = rx.recv() => task,
+        }
+    }
+}
+
+/// One worker: converts queued jobs one at a time until stopped.
+async fn work(ctx: Arc<SmtpContext>, converter: Converter, stop: CancellationToken) {
+    while let Some(task) = converter.next(&stop).await {
+        let Task { job_id, sender } = task;
+        let converted = tokio::select! {
+            _ = stop.cancelled() => return,
+            converted = convert_job(&ctx, &job_id, sender) => converted,
+        };
+        converter.inner.backlog.fetch_sub(1, Ordering::Relaxed);
+        if let Err(e) = converted {
+            warn!(job_id = %job_id, error = %e, "email-to-fax job not converted, left for recovery");
+        }
+        if converter.inner.tx.capacity() == converter.inner.tx.max_capacity()
+            && converter.inner.overflowed.swap(false, Ordering::Relaxed)
+        {
+            match recover(&ctx).await {
+                Ok(found) => debug!(found, "jobs turned away by a full conversion queue queued again"),
+                Err(e) => {
+                    warn!(error = %e, "jobs waiting in the store not looked for");
+                    converter.inner.overflowed.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
 }

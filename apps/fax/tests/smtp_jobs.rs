@@ -379,11 +379,31 @@ async fn a_job_left_attaching_files_is_converted_on_recovery() {
     world.store.save_with_attachments(db::FAXES, stranded, vec![att]).await.expect("stranded job");
 
     assert_eq!(fax::converter::recover(&world.ctx).await.expect("recover"), 1);
-    let recovered = job(&world, stranded_id).await;
+    let recovered = settled(&world, stranded_id).await;
     assert_eq!(recovered["pvt_job_status"], json!("pending"));
     assert_eq!(recovered["pvt_pages"], done["pvt_pages"]);
     assert!(recovered["_attachments"]["fax_file.tiff"].is_object());
     assert!(recovered["_attachments"]["pdf_file.pdf"].is_object());
     // Nothing is left to recover.
     assert_eq!(fax::converter::recover(&world.ctx).await.expect("recover"), 0);
+}
+
+#[tokio::test]
+async fn jobs_turned_away_by_a_full_conversion_queue_are_converted_later() {
+    // One conversion thread and room for one waiting job: a burst of five overflows the queue.
+    let pool = fax_media::pool::Pool::new("test-burst", 1, 0).expect("pool");
+    let world = World::with_converter(fax::converter::Converter::new(pool, 1)).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let message =
+            email_with("application/pdf", &format!("burst{n}.pdf"), &attachment_of("octet_stream_pdf.eml", "x.pdf"));
+        ids.push(queued_id(&send(&world, &[RCPT], &message).await));
+    }
+    assert!(world.ctx.converter.turned_away() > 0, "the queue never overflowed: the test proves nothing");
+    for id in &ids {
+        let done = settled(&world, id).await;
+        assert_eq!(done["pvt_job_status"], json!("pending"), "{id}");
+        assert!(done["_attachments"]["fax_file.tiff"].is_object(), "{id}");
+    }
+    assert_eq!(world.ctx.converter.backlog(), 0);
 }

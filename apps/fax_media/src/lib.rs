@@ -10,6 +10,7 @@
 pub mod convert;
 pub mod error;
 pub mod page;
+pub mod pool;
 pub mod render;
 pub mod tiff;
 

@@ -162,6 +162,7 @@ pub async fn start(boot: &Bootstrap) -> anyhow::Result<Node> {
         lookup: Arc::new(registry.clone()),
         node: boot.node.clone(),
         hostname: boot.smtp_hostname(),
+        converter: fax::converter::Converter::background().context("cannot start the conversion threads")?,
     });
     let apps = Apps {
         registry,

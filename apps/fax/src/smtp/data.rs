@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{info, warn};
 
-use crate::converter::{self, Sender};
+use crate::converter::Sender;
 
 use super::attachments::{self, PickError, Picks, Rules};
 use super::conn::Body;
@@ -141,13 +141,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<'_, S> {
         }
         // Committed jobs are converted whatever the answer: each is durable and will be sent.
         for (id, sender) in converted {
-            let ctx = self.ctx.clone();
-            let session = self.id.clone();
-            tokio::spawn(async move {
-                if let Err(e) = converter::convert_job(&ctx, &id, Some(sender)).await {
-                    warn!(session = %session, job_id = %id, error = %e, "email-to-fax job not converted, left for recovery");
-                }
-            });
+            self.ctx.converter.submit(id, Some(sender));
         }
         match (outage, first_id) {
             (None, Some(id)) => reply::queued(&id),

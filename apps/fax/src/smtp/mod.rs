@@ -57,6 +57,8 @@ pub struct SmtpContext {
     pub node: String,
     /// The name the server gives itself in its greeting and replies.
     pub hostname: String,
+    /// Converts the documents of accepted jobs, behind the sessions ([`crate::converter`]).
+    pub converter: crate::converter::Converter,
 }
 
 impl std::fmt::Debug for SmtpContext {

@@ -38,6 +38,7 @@ pub struct Running {
     kill: CancellationToken,
     sessions: TaskTracker,
     accept: JoinHandle<()>,
+    converter: crate::converter::Converter,
 }
 
 impl std::fmt::Debug for Running {
@@ -59,15 +60,17 @@ impl Running {
                 default
             }
         };
-        // Jobs a crash left `attaching files` are converted now, beside the new ones.
+        // Jobs a crash left `attaching files` are queued for conversion now, beside the new ones.
+        ctx.converter.start(ctx.clone());
         let recovering = ctx.clone();
         tokio::spawn(async move {
             match crate::converter::recover(&recovering).await {
                 Ok(0) => {}
-                Ok(found) => info!(found, "stranded email-to-fax jobs converted"),
+                Ok(found) => info!(found, "stranded email-to-fax jobs queued for conversion"),
                 Err(e) => warn!(error = %e, "stranded email-to-fax jobs not looked for"),
             }
         });
+        let converter = ctx.converter.clone();
         let shutdown = CancellationToken::new();
         let kill = CancellationToken::new();
         let sessions = TaskTracker::new();
@@ -81,7 +84,7 @@ impl Running {
             sessions: sessions.clone(),
         }));
         info!(listen = %addr, max_sessions, "email-to-fax server listening");
-        Ok(Running { addr, shutdown, kill, sessions, accept })
+        Ok(Running { addr, shutdown, kill, sessions, accept, converter })
     }
 
     /// The address it listens on (the port chosen when binding port 0).
@@ -99,7 +102,8 @@ impl Running {
         self.kill.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(1), self.sessions.wait()).await;
         let _ = self.accept.await;
-        info!(listen = %self.addr, "email-to-fax server stopped");
+        self.converter.stop();
+        info!(listen = %self.addr, backlog = self.converter.backlog(), "email-to-fax server stopped");
     }
 }
 

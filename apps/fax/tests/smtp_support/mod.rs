@@ -105,6 +105,11 @@ pub struct World {
 
 impl World {
     pub async fn new() -> World {
+        World::with_converter(fax::converter::Converter::background().expect("conversion threads")).await
+    }
+
+    /// A world whose server converts jobs with `converter`.
+    pub async fn with_converter(converter: fax::converter::Converter) -> World {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("embedded store"));
         let account_db = db::account_db(ACCOUNT_ID);
@@ -143,7 +148,9 @@ impl World {
             lookup: Arc::new(registry.clone()),
             node: "faxd@test".into(),
             hostname: HOST.into(),
+            converter,
         });
+        ctx.converter.start(ctx.clone());
         World { store, bus, config, registry, ctx, notices, _dir: dir }
     }
 
