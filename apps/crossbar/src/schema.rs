@@ -305,6 +305,19 @@ mod tests {
     }
 
     #[test]
+    fn cover_page_is_an_optional_boolean_false_by_default() {
+        let mut doc = obj(json!({"name": "Box"}));
+        faxbox().validate(&mut doc).expect("valid");
+        assert_eq!(doc["cover_page"], false);
+        let mut on = obj(json!({"name": "Box", "cover_page": "true"}));
+        faxbox().validate(&mut on).expect("fixed");
+        assert_eq!(on["cover_page"], true);
+        let mut bad = obj(json!({"name": "Box", "cover_page": "sometimes"}));
+        let e = faxbox().validate(&mut bad).expect_err("not a boolean");
+        assert!(e.as_map()["cover_page"].get("type").is_some(), "{:?}", e.as_map());
+    }
+
+    #[test]
     fn javascript_types_are_fixed_like_kazoo() {
         let mut doc = obj(json!({"name": "Box", "retries": "2", "media": {"fax_option": "true"}}));
         faxbox().validate(&mut doc).expect("fixed");
@@ -344,6 +357,15 @@ mod tests {
                 other => other.clone(),
             }
         }
-        assert_eq!(strip(ours.source()), strip(&kazoo));
+        // Our own settings, beside Kazoo's: optional, and allowed by Kazoo's schema (no additionalProperties).
+        let additions = ["cover_page"];
+        let mut ours = strip(ours.source());
+        for key in additions {
+            assert!(kazoo["properties"].get(key).is_none(), "{key} is Kazoo's own");
+            let removed = ours["properties"].as_object_mut().and_then(|p| p.remove(key));
+            assert!(removed.is_some(), "{key} is in our schema");
+        }
+        assert!(kazoo.get("additionalProperties").is_none());
+        assert_eq!(ours, strip(&kazoo));
     }
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use fax_media::convert::{ConvertOptions, Input};
+use fax_media::convert::Input;
 use fax_media::pool::Pool;
 use kz_core::{db, time};
 use kz_data::{Doc, NewAttachment, StoreError, ViewOptions};
@@ -164,7 +164,7 @@ pub async fn convert_job(ctx: &SmtpContext, job_id: &str, sender: Option<Sender>
         Some(reason) => Err(reason),
         None if !fax.store_fax_tiff && !fax.store_fax_pdf => Ok(None),
         None => {
-            let options = ConvertOptions::default();
+            let options = crate::convert_plan::options(&ctx.config, &job).await;
             ctx.converter.pool.convert(inputs, options).await.map(Some).map_err(|e| e.to_string())
         }
     };

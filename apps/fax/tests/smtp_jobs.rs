@@ -391,7 +391,7 @@ async fn a_job_left_attaching_files_is_converted_on_recovery() {
 #[tokio::test]
 async fn jobs_turned_away_by_a_full_conversion_queue_are_converted_later() {
     // One conversion thread and room for one waiting job: a burst of five overflows the queue.
-    let pool = fax_media::pool::Pool::new("test-burst", 1, 0).expect("pool");
+    let pool = fax_media::pool::Pool::new("test-burst", 1, fax_media::pool::Priority::Normal).expect("pool");
     let world = World::with_converter(fax::converter::Converter::new(pool, 1)).await;
     let mut ids = Vec::new();
     for n in 0..5 {

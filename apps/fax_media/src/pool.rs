@@ -2,9 +2,12 @@
 //!
 //! Kazoo runs each conversion as an external command (`kz_fax_converter`, spec §5.6) at the priority of the
 //! node, so a burst of faxes by email slows every SMTP session down while Ghostscript works. Here a node gives
-//! its conversions a [`Pool`] of threads (one per core by default) whose scheduling priority is lowered (`nice`
-//! 19 on Linux): sessions, API calls and the store's writer always go first, and conversions take the rest of the
-//! CPU. A conversion's time limit counts from the moment a thread starts it, not from when it was queued.
+//! its conversions a [`Pool`] of threads (one per core by default) scheduled as background work (Linux's
+//! `SCHED_IDLE`): sessions, API calls and the store's writer always go first, and conversions take the rest of the
+//! CPU. A lowered `nice` is not enough for that: a nice-19 thread still runs out its time slice (about a
+//! millisecond) before a session's thread that has just woken up gets the core back, and an SMTP session wakes up
+//! at every command; an idle-class thread gives the core up at once. A conversion's time limit counts from the
+//! moment a thread starts it, not from when it was queued.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -16,8 +19,14 @@ use tracing::{debug, warn};
 use crate::convert::{ConvertOptions, Converted, Input, convert};
 use crate::error::MediaError;
 
-/// The nice value of a pool's threads: the lowest priority a process may give itself.
-pub const BACKGROUND_NICE: i32 = 19;
+/// How a pool's threads are scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// Like every other thread of the process.
+    Normal,
+    /// Only when no other thread wants the core (`SCHED_IDLE`).
+    Background,
+}
 
 /// Extra time allowed past a conversion's own limit for it to notice its deadline (one huge page can overrun).
 const GRACE: Duration = Duration::from_secs(2);
@@ -39,16 +48,18 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// Starts `threads` threads (at least one) named `<name>-<n>`, each at nice `nice` where the system allows it
-    /// (a failure to lower the priority is logged and the thread runs at the normal priority).
-    pub fn new(name: &str, threads: usize, nice: i32) -> std::io::Result<Pool> {
+    /// Starts `threads` threads (at least one) named `<name>-<n>`, scheduled at `priority` where the system allows
+    /// it (a failure to lower the priority is logged and the thread runs at the normal priority).
+    pub fn new(name: &str, threads: usize, priority: Priority) -> std::io::Result<Pool> {
         let threads = threads.max(1);
         let (tx, rx) = mpsc::channel::<Work>();
         let rx = Arc::new(Mutex::new(rx));
         for n in 0..threads {
             let rx = Arc::clone(&rx);
             std::thread::Builder::new().name(format!("{name}-{n}")).spawn(move || {
-                lower_priority(nice);
+                if priority == Priority::Background {
+                    to_background();
+                }
                 loop {
                     // The lock is held only while waiting for the next piece of work, never while doing it.
                     let next = match rx.lock() {
@@ -62,13 +73,13 @@ impl Pool {
                 }
             })?;
         }
-        debug!(name, threads, nice, "conversion pool started");
+        debug!(name, threads, ?priority, "conversion pool started");
         Ok(Pool { tx, threads })
     }
 
-    /// One thread per core, at [`BACKGROUND_NICE`].
+    /// One thread per core, in the background.
     pub fn background(name: &str) -> std::io::Result<Pool> {
-        Pool::new(name, std::thread::available_parallelism().map_or(1, |n| n.get()), BACKGROUND_NICE)
+        Pool::new(name, std::thread::available_parallelism().map_or(1, |n| n.get()), Priority::Background)
     }
 
     /// How many threads it has.
@@ -102,15 +113,16 @@ impl Pool {
     }
 }
 
-/// Lowers the calling thread's scheduling priority to `nice` (Linux keeps a nice value per thread; threads it
-/// starts, such as a PDF's page renderers, inherit it).
-fn lower_priority(nice: i32) {
-    if nice == 0 {
-        return;
-    }
-    let tid = rustix::thread::gettid();
-    if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
-        warn!(error = %e, nice, "conversion thread priority not lowered");
+/// Moves the calling thread to the background scheduling class (threads it starts, such as a PDF's page
+/// renderers, inherit it).
+fn to_background() {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy, set_thread_priority_and_policy,
+        thread_native_id,
+    };
+    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy) {
+        warn!(error = ?e, "conversion thread not moved to the background");
     }
 }
 
@@ -122,16 +134,19 @@ mod tests {
         Input::new(body.as_bytes().to_vec()).with_content_type("text/plain").with_filename("note.txt")
     }
 
-    /// The nice value of thread `tid` of this process, from `/proc` (field 19 of `stat`).
-    fn nice_of(tid: i32) -> i32 {
+    /// The scheduling policy of thread `tid` of this process, from `/proc` (field 41 of `stat`).
+    fn policy_of(tid: i32) -> i32 {
         let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
         let after = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or("");
-        after.split_whitespace().nth(16).and_then(|v| v.parse().ok()).unwrap_or(i32::MIN)
+        after.split_whitespace().nth(41 - 3).and_then(|v| v.parse().ok()).unwrap_or(-1)
     }
 
+    /// Linux's number for `SCHED_IDLE`.
+    const SCHED_IDLE: i32 = 5;
+
     #[tokio::test]
-    async fn converts_on_threads_that_run_at_the_background_priority() {
-        let pool = Pool::new("test-convert", 2, BACKGROUND_NICE).expect("pool");
+    async fn converts_on_threads_of_the_background_class() {
+        let pool = Pool::new("test-convert", 2, Priority::Background).expect("pool");
         assert_eq!(pool.threads(), 2);
         let converted = pool.convert(vec![text("hello fax\n")], ConvertOptions::default()).await.expect("converted");
         assert_eq!(converted.pages, 1);
@@ -143,7 +158,7 @@ mod tests {
             let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
             if comm.trim().starts_with("test-convert-") {
                 seen += 1;
-                assert_eq!(nice_of(tid), BACKGROUND_NICE, "thread {tid} {comm}");
+                assert_eq!(policy_of(tid), SCHED_IDLE, "thread {tid} {comm}");
             }
         }
         assert_eq!(seen, 2);
@@ -151,7 +166,7 @@ mod tests {
 
     #[tokio::test]
     async fn errors_come_back_as_the_converter_gives_them() {
-        let pool = Pool::new("test-errpool", 1, 0).expect("pool");
+        let pool = Pool::new("test-errpool", 1, Priority::Normal).expect("pool");
         let empty = pool.convert(Vec::new(), ConvertOptions::default()).await;
         assert!(matches!(empty, Err(MediaError::ZeroPages)), "{empty:?}");
         let handles: Vec<_> = (0..4)

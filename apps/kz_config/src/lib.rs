@@ -10,6 +10,7 @@
 //! Reads are cached for at most [`CACHE_TTL`], so a change written by `sup`, the API or straight into the store
 //! takes effect in every running node within a second, without a restart.
 
+pub mod convert;
 pub mod fax;
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use kz_core::db;
 use kz_data::{Doc, Store, StoreError};
 use serde_json::{Map, Value};
 
+pub use convert::ConvertConfig;
 pub use fax::FaxConfig;
 
 /// How long a read configuration document may be served from cache.
@@ -139,6 +141,65 @@ impl Config {
         }
         self.write_keys(category, DEFAULT_SECTION, vec![(key.to_string(), default.clone())], false).await?;
         Ok(default)
+    }
+
+    /// A key path of `system_config/<category>` (Kazoo's `[<<"fax">>, <<"max_pages">>]`: nested objects inside
+    /// a section) looked up node -> zone -> default; `None` when set nowhere.
+    pub async fn get_path(&self, category: &str, path: &[&str]) -> ConfigResult<Option<Value>> {
+        let Some(doc) = self.system_doc(category).await? else {
+            return Ok(None);
+        };
+        Ok(self.sections().into_iter().find_map(|s| doc.get(s).and_then(|sec| value_at(sec, path)).cloned()))
+    }
+
+    /// Reads several key paths at once, each looked up node -> zone -> default; the paths set nowhere get their
+    /// default written back under `default` (one write) and returned. The answer is in the order asked.
+    pub async fn get_paths_or_default(&self, category: &str, paths: &[(&[&str], Value)]) -> ConfigResult<Vec<Value>> {
+        let doc = self.system_doc(category).await?.unwrap_or_default();
+        let mut values = Vec::with_capacity(paths.len());
+        let mut missing = Vec::new();
+        for (path, default) in paths {
+            match self.sections().into_iter().find_map(|s| doc.get(s).and_then(|sec| value_at(sec, path))) {
+                Some(v) => values.push(v.clone()),
+                None => {
+                    missing.push((path.iter().map(|k| k.to_string()).collect::<Vec<_>>(), default.clone()));
+                    values.push(default.clone());
+                }
+            }
+        }
+        if !missing.is_empty() {
+            self.write_paths(category, DEFAULT_SECTION, missing).await?;
+        }
+        Ok(values)
+    }
+
+    /// Writes values at key paths inside one section, creating the database, document and intermediate objects
+    /// as needed, never replacing a value already there (default write-back racing another node's) nor an
+    /// intermediate that is not an object.
+    async fn write_paths(&self, category: &str, section: &str, paths: Vec<(Vec<String>, Value)>) -> ConfigResult<()> {
+        let dbname = db::SYSTEM_CONFIG;
+        self.store.db_create(dbname).await?;
+        self.update_doc(dbname, category, Map::new, |doc| {
+            let sec = doc.entry(section.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            let mut changed = false;
+            for (path, value) in &paths {
+                let Some((last, parents)) = path.split_last() else { continue };
+                let mut at = Some(&mut *sec);
+                for key in parents {
+                    at = at
+                        .and_then(Value::as_object_mut)
+                        .map(|obj| obj.entry(key.clone()).or_insert_with(|| Value::Object(Map::new())));
+                }
+                if let Some(obj) = at.and_then(Value::as_object_mut)
+                    && !obj.contains_key(last)
+                {
+                    obj.insert(last.clone(), value.clone());
+                    changed = true;
+                }
+            }
+            changed
+        })
+        .await
     }
 
     /// Sets a key for this node only (Kazoo's `kapps_config:set`).
@@ -354,6 +415,11 @@ impl Config {
         }
         self.get_or_default(category, key, default).await
     }
+}
+
+/// The value at a key path inside a JSON object (`["fax", "max_pages"]` is `v.fax.max_pages`).
+pub fn value_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |at, key| at.get(key))
 }
 
 /// Parses a value typed on a command line the way `sup` users expect: JSON numbers, booleans, `null`, objects

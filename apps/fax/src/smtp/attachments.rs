@@ -20,6 +20,10 @@
 //!   adds beyond it still applies, and an exact entry (`"image/png"` or `{"type": "image/png"}`) beats the
 //!   built-in allow entry of the same type, since an allow match must be strictly longer than the deny match.
 //!
+//! **Body text.** The email's own message (the first `text/plain` part that is not an attachment, else the first
+//! such `text/html` part with its tags stripped), trimmed and cut to [`MAX_BODY_TEXT`] bytes, is kept for the
+//! faxbox's optional cover sheet. Parts inside an attached message are not the email's message.
+//!
 //! [`sniff`]: super::sniff
 
 use bytes::Bytes;
@@ -31,6 +35,9 @@ use super::sniff;
 
 /// How deep attached messages and multiparts may nest before the rest is ignored.
 const MAX_DEPTH: usize = 32;
+
+/// The most bytes of the email's body text kept for a cover sheet (a sheet holds far less).
+pub const MAX_BODY_TEXT: usize = 4096;
 
 /// Declared types that say nothing about the content.
 const GENERIC_TYPES: &[&str] = &[
@@ -213,6 +220,8 @@ pub struct Picks {
     pub documents: Vec<Picked>,
     pub subject: Option<String>,
     pub message_id: Option<String>,
+    /// The email's message, for a cover sheet (see the module documentation); `None` when it has none.
+    pub body_text: Option<String>,
     /// Parts left out, with why, for the log.
     pub skipped: Vec<String>,
 }
@@ -234,7 +243,15 @@ pub fn pick(raw: &[u8], rules: &Rules) -> Result<Picks, PickError> {
     if message.parts.is_empty() {
         return Err(PickError::Decode);
     }
-    let mut walk = Walk { rules, documents: Vec::new(), skipped: Vec::new(), first_seen: None };
+    let mut walk = Walk {
+        rules,
+        documents: Vec::new(),
+        skipped: Vec::new(),
+        first_seen: None,
+        attached_depth: 0,
+        plain_body: None,
+        html_body: None,
+    };
     walk.message(&message, 0);
     if walk.documents.is_empty() {
         let (content_type, filename) = walk.first_seen.unwrap_or_default();
@@ -248,6 +265,7 @@ pub fn pick(raw: &[u8], rules: &Rules) -> Result<Picks, PickError> {
         documents: walk.documents,
         subject: message.subject().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
         message_id: message.message_id().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
+        body_text: walk.plain_body.or(walk.html_body),
         skipped: walk.skipped,
     })
 }
@@ -258,6 +276,12 @@ struct Walk<'r> {
     skipped: Vec<String>,
     /// The type and filename of the first part that looked like an attachment, for the error log.
     first_seen: Option<(String, Option<String>)>,
+    /// How many attached messages the walk is inside.
+    attached_depth: usize,
+    /// The first `text/plain` message text, cleaned.
+    plain_body: Option<String>,
+    /// The first `text/html` message text, tags stripped and cleaned.
+    html_body: Option<String>,
 }
 
 impl Walk<'_> {
@@ -279,23 +303,47 @@ impl Walk<'_> {
                     self.part(message, *child, depth + 1);
                 }
             }
-            PartType::Message(inner) => self.message(inner, depth + 1),
-            PartType::Text(_) | PartType::Html(_) | PartType::Binary(_) | PartType::InlineBinary(_) => self.leaf(part),
+            PartType::Message(inner) => {
+                self.attached_depth += 1;
+                self.message(inner, depth + 1);
+                self.attached_depth -= 1;
+            }
+            PartType::Text(_) | PartType::Html(_) | PartType::Binary(_) | PartType::InlineBinary(_) => {
+                if !self.document(part) {
+                    self.body(part);
+                }
+            }
         }
     }
 
-    fn leaf(&mut self, part: &MessagePart<'_>) {
+    /// Keeps a part that is not a document as the email's body text, when it is the first of its kind.
+    fn body(&mut self, part: &MessagePart<'_>) {
+        if self.attached_depth > 0 || part.attachment_name().is_some() || is_attachment(part) {
+            return;
+        }
+        match &part.body {
+            PartType::Text(text) if self.plain_body.is_none() && declared_type(part) == "text/plain" => {
+                self.plain_body = clean_body(text);
+            }
+            PartType::Html(html) if self.html_body.is_none() => {
+                self.html_body = clean_body(&mail_parser::decoders::html::html_to_text(html));
+            }
+            _ => {}
+        }
+    }
+
+    /// Judges one part as a document to fax; true when it was picked.
+    fn document(&mut self, part: &MessagePart<'_>) -> bool {
         let declared = declared_type(part);
         let filename = part.attachment_name().and_then(clean_filename);
-        let is_attachment = part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
-        let looks_like_attachment = filename.is_some() || is_attachment || !declared.starts_with("text/");
+        let looks_like_attachment = filename.is_some() || is_attachment(part) || !declared.starts_with("text/");
         let label = filename.clone().unwrap_or_else(|| declared.clone());
         if looks_like_attachment && self.first_seen.is_none() {
             self.first_seen = Some((declared.clone(), filename.clone()));
         }
         if part.is_encoding_problem {
             self.skipped.push(format!("{label}: cannot be decoded"));
-            return;
+            return false;
         }
         let data = part.contents();
         let content_type = effective_type(&declared, filename.as_deref(), data);
@@ -303,24 +351,24 @@ impl Walk<'_> {
             if looks_like_attachment {
                 self.skipped.push(format!("{label}: content type {content_type} is not allowed"));
             }
-            return;
+            return false;
         }
         if data.is_empty() {
             self.skipped.push(format!("{label}: empty"));
-            return;
+            return false;
         }
         if content_type.starts_with("image/") && content_type != "image/tiff" {
             match sniff::image_size(data) {
                 None => {
                     self.skipped.push(format!("{label}: unreadable {content_type} image"));
-                    return;
+                    return false;
                 }
                 Some((w, h)) if w < self.rules.min_width || h < self.rules.min_height => {
                     self.skipped.push(format!(
                         "{label}: image {w}x{h} is smaller than {}x{}",
                         self.rules.min_width, self.rules.min_height
                     ));
-                    return;
+                    return false;
                 }
                 Some(_) => {}
             }
@@ -331,7 +379,21 @@ impl Walk<'_> {
             filename,
             data: Bytes::copy_from_slice(data),
         });
+        true
     }
+}
+
+/// Whether the part is marked `Content-Disposition: attachment`.
+fn is_attachment(part: &MessagePart<'_>) -> bool {
+    part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"))
+}
+
+/// Body text trimmed and cut to at most [`MAX_BODY_TEXT`] bytes on a character boundary; `None` when empty.
+fn clean_body(text: &str) -> Option<String> {
+    let text = text.trim();
+    let cut = text.floor_char_boundary(MAX_BODY_TEXT.min(text.len()));
+    let text = text[..cut].trim_end();
+    (!text.is_empty()).then(|| text.to_string())
 }
 
 /// The declared `type/subtype`, lowercased; `text/plain` when absent (RFC 2045).
@@ -534,6 +596,61 @@ mod tests {
         assert_eq!(picks.documents[0].data.as_ref(), pdf);
         assert_eq!(picks.documents[1].data.as_ref(), photo.as_slice());
         assert_eq!(picks.skipped, vec!["image/png: image 120x40 is smaller than 700x10".to_string()]);
+    }
+
+    #[test]
+    fn the_body_text_is_the_first_plain_part_that_is_not_an_attachment() {
+        let pdf = b64(b"%PDF-1.4\n%%EOF\n");
+        let raw = format!(
+            "From: a@b.c\r\nSubject: Quarterly report\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n\
+             --outer\r\nContent-Type: multipart/alternative; boundary=\"alt\"\r\n\r\n\
+             --alt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\r\n  Please find the report.\r\nThanks \u{e9}\r\n\r\n\
+             --alt\r\nContent-Type: text/html\r\n\r\n<p>Please find the <b>report</b>.</p>\r\n\
+             --alt--\r\n\
+             --outer\r\nContent-Type: text/plain; name=notes.txt\r\n\r\nattached notes\r\n\
+             --outer\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n{pdf}\r\n\
+             --outer--\r\n"
+        );
+        let picks = pick(raw.as_bytes(), &rules()).expect("picks");
+        assert_eq!(picks.body_text.as_deref(), Some("Please find the report.\r\nThanks \u{e9}"));
+        assert_eq!(picks.documents.len(), 2, "the named text part is a document, not the body");
+
+        // Only an HTML message: its text, without the tags.
+        let html = format!(
+            "From: a@b.c\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: text/html\r\n\r\n<html><body><p>Hello <b>there</b></p></body></html>\r\n\
+             --b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n{pdf}\r\n\
+             --b--\r\n"
+        );
+        let picks = pick(html.as_bytes(), &rules()).expect("picks");
+        let body = picks.body_text.expect("html body");
+        assert!(body.contains("Hello") && body.contains("there") && !body.contains('<'), "{body:?}");
+
+        // No message at all, an attached one, or only blank text: none.
+        let bare = format!(
+            "From: a@b.c\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: text/plain\r\n\r\n  \r\n\r\n\
+             --b\r\nContent-Type: message/rfc822\r\n\r\nFrom: x@y.z\r\nSubject: fwd\r\n\r\nforwarded text\r\n\
+             --b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment\r\n\r\nan attachment\r\n\
+             --b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n{pdf}\r\n\
+             --b--\r\n"
+        );
+        let picks = pick(bare.as_bytes(), &rules()).expect("picks");
+        assert_eq!(picks.body_text, None);
+    }
+
+    #[test]
+    fn long_body_text_is_cut_on_a_character_boundary() {
+        let long = "\u{e9}".repeat(MAX_BODY_TEXT);
+        let cut = clean_body(&format!("  {long}  ")).expect("text");
+        assert_eq!(cut.len(), MAX_BODY_TEXT, "2-byte characters fill the limit exactly");
+        let odd = format!("a{long}");
+        let cut = clean_body(&odd).expect("text");
+        assert_eq!(cut.len(), MAX_BODY_TEXT - 1, "never half a character");
+        assert!(cut.ends_with('\u{e9}'));
+        assert_eq!(clean_body(" \r\n\t"), None);
+        assert_eq!(clean_body(" short \r\n").as_deref(), Some("short"));
     }
 
     #[test]

@@ -157,8 +157,19 @@ fn tx_result_skeleton() -> Value {
     })
 }
 
-/// The job document of spec §2.6 for one route, `attaching files` until [`crate::converter`] converts it, listing its documents in order. `now` is in
-/// Gregorian seconds.
+/// Whether the faxbox asks for a cover sheet in front of its faxes (`cover_page`, a boolean, false when absent;
+/// the string `"true"` a JavaScript client may store counts too).
+fn wants_cover_page(faxbox: &Doc) -> bool {
+    match faxbox.get("cover_page") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.trim().eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+/// The job document of spec §2.6 for one route, `attaching files` until [`crate::converter`] converts it, listing
+/// its documents in order. A faxbox with `cover_page` set gives the job `cover_page.body`, the email's body text,
+/// for the cover sheet the conversion puts in front ([`crate::convert_plan`]). `now` is in Gregorian seconds.
 pub fn job_doc(id: &str, route: &Route, from: &str, picks: &Picks, facts: &Facts, now: i64) -> Doc {
     let fb = &route.faxbox;
     let mut doc = Map::new();
@@ -193,6 +204,9 @@ pub fn job_doc(id: &str, route: &Route, from: &str, picks: &Picks, facts: &Facts
     put("folder", json!("outbox"));
     if let Some(subject) = &picks.subject {
         put("subject", json!(subject));
+    }
+    if wants_cover_page(fb) {
+        put("cover_page", json!({"body": picks.body_text.as_deref().unwrap_or_default()}));
     }
     put("pvt_type", json!("fax"));
     put("pvt_job_status", json!(crate::converter::ATTACHING));
@@ -370,6 +384,58 @@ mod tests {
         );
         let bare = Route { faxbox: Map::new(), owner_email: None, ..route };
         assert_eq!(notifications(&bare, "s@x.com"), json!({"email": {"send_to": ["s@x.com"]}}));
+    }
+
+    fn route_with(faxbox: Value) -> Route {
+        Route {
+            account_id: "a".into(),
+            faxbox_id: "f".into(),
+            faxbox: faxbox.as_object().cloned().unwrap_or_default(),
+            owner_id: None,
+            owner_email: None,
+            original_number: "4155551212".into(),
+            number: "+14155551212".into(),
+            faxbox_domain: "d".into(),
+        }
+    }
+
+    fn picks(body_text: Option<&str>) -> Picks {
+        Picks {
+            documents: vec![picked("pdf", Some("report.pdf"))],
+            subject: Some("Quarterly report".into()),
+            message_id: None,
+            body_text: body_text.map(String::from),
+            skipped: Vec::new(),
+        }
+    }
+
+    fn kazoo_faxes_errors(doc: &Doc) -> Vec<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kazoo-schemas/faxes.json");
+        let text = std::fs::read_to_string(&path).expect("Kazoo's faxes schema");
+        let schema: Value = serde_json::from_str(&text).expect("schema json");
+        let validator = jsonschema::draft4::options().build(&schema).expect("schema compiles");
+        let instance = Value::Object(doc.clone());
+        validator.iter_errors(&instance).map(|e| e.to_string()).collect()
+    }
+
+    #[test]
+    fn a_cover_page_faxbox_gives_its_jobs_the_email_body() {
+        let now = 63_850_000_000;
+        let facts = Facts::default();
+        let route = route_with(json!({"caller_name": "Acme", "caller_id": "+14155550100", "cover_page": true}));
+        let doc = job_doc("j1", &route, "s@x.com", &picks(Some("Please find the report.")), &facts, now);
+        assert_eq!(doc["cover_page"], json!({"body": "Please find the report."}));
+        assert_eq!(doc["subject"], json!("Quarterly report"));
+        assert_eq!((&doc["from_name"], &doc["from_number"]), (&json!("Acme"), &json!("+14155550100")));
+        assert!(kazoo_faxes_errors(&doc).is_empty(), "{:?}", kazoo_faxes_errors(&doc));
+        let no_body = job_doc("j2", &route, "s@x.com", &picks(None), &facts, now);
+        assert_eq!(no_body["cover_page"], json!({"body": ""}));
+        let as_text = route_with(json!({"cover_page": "true"}));
+        assert!(job_doc("j3", &as_text, "s@x.com", &picks(None), &facts, now).contains_key("cover_page"));
+        for faxbox in [json!({}), json!({"cover_page": false}), json!({"cover_page": "no"})] {
+            let doc = job_doc("j4", &route_with(faxbox.clone()), "s@x.com", &picks(Some("b")), &facts, now);
+            assert!(!doc.contains_key("cover_page"), "{faxbox}");
+        }
     }
 
     #[test]
