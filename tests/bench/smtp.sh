@@ -134,11 +134,13 @@ ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk -v all="$2" '{ print 
 # Faxbox: the intake's share, i.e. every live thread but the low-priority conversion threads (`fax-convert-N`,
 # which convert the accepted jobs in the background with the CPU both servers leave idle).
 intake_ticks() {
-  local total=0 task comm
+  local total=0 task comm v
   for task in /proc/"$1"/task/*; do
     comm="$(cat "$task/comm" 2>/dev/null || true)"
     case "$comm" in fax-convert*) continue ;; esac
-    total=$((total + $(sed 's/.*) //' "$task/stat" 2>/dev/null | awk '{ print $12 + $13 }' || echo 0)))
+    # A thread that ends meanwhile counts nothing.
+    v="$(sed 's/.*) //' "$task/stat" 2>/dev/null | awk '{ print $12 + $13 }' || true)"
+    total=$((total + ${v:-0}))
   done
   echo "$total"
 }

@@ -230,42 +230,14 @@ pub fn detect(input: &Input) -> Result<Kind, MediaError> {
     }
 }
 
-/// Brings a page to the target vertical resolution: standard to fine doubles every row, fine to standard keeps
-/// the darker of each pair of rows (so one-row lines survive).
-fn to_resolution(page: Page, target: Resolution) -> Page {
-    if page.resolution == target {
-        return page;
-    }
-    let stride = page.stride();
-    match target {
-        Resolution::Fine => {
-            let mut data = Vec::with_capacity(page.data.len() * 2);
-            for row in page.data.chunks_exact(stride) {
-                data.extend_from_slice(row);
-                data.extend_from_slice(row);
-            }
-            Page { width: page.width, height: page.height * 2, resolution: target, data }
-        }
-        Resolution::Standard => {
-            let height = page.height.div_ceil(2);
-            let mut data = Vec::with_capacity(stride * height as usize);
-            for pair in page.data.chunks(stride * 2) {
-                let (a, b) = pair.split_at(stride.min(pair.len()));
-                data.extend(a.iter().enumerate().map(|(i, &x)| x | b.get(i).copied().unwrap_or(0)));
-            }
-            Page { width: page.width, height, resolution: target, data }
-        }
-    }
-}
-
 /// Renders one document into pages at the target resolution.
 fn render_one(input: &Input, kind: Kind, limits: &RenderLimits) -> Result<Vec<Page>, MediaError> {
     let pages = match kind {
         Kind::Pdf => pdf::render(&input.bytes, limits)?,
         Kind::Tiff => {
             let limits_tiff = tiff::Limits { max_pages: limits.max_pages, max_pixels: limits.max_pixels };
-            match tiff::read_pages_with(&input.bytes, &limits_tiff) {
-                Ok(pages) => pages.into_iter().map(|p| to_resolution(p, limits.resolution)).collect(),
+            match tiff::read_pages_at(&input.bytes, &limits_tiff, limits.resolution) {
+                Ok(pages) => pages,
                 // A TIFF flavour the fax reader does not take (JPEG-compressed, say) may still decode as a picture.
                 Err(MediaError::Unsupported { what }) => {
                     debug!(%what, "tiff not readable as fax pages; trying it as a picture");
@@ -412,19 +384,5 @@ mod tests {
         assert_eq!(kind(b"{\\rtf1", None, None).ok(), Some(Kind::Office("rtf")));
         assert!(matches!(kind(b"\x00\x01\x02", Some("application/zip"), None), Err(MediaError::Unsupported { .. })));
         assert!(matches!(kind(b"", Some("application/pdf"), None), Err(MediaError::Empty)));
-    }
-
-    #[test]
-    fn pages_change_resolution_without_losing_thin_lines() {
-        let mut std_page = Page::blank(16, 3, Resolution::Standard);
-        std_page.set_black(3, 1);
-        let fine = to_resolution(std_page.clone(), Resolution::Fine);
-        assert_eq!(fine.height, 6);
-        assert!(fine.is_black(3, 2) && fine.is_black(3, 3) && !fine.is_black(3, 4));
-        let mut fine_page = Page::blank(16, 5, Resolution::Fine);
-        fine_page.set_black(5, 3);
-        let back = to_resolution(fine_page, Resolution::Standard);
-        assert_eq!(back.height, 3);
-        assert!(back.is_black(5, 1) && !back.is_black(5, 0) && !back.is_black(5, 2));
     }
 }

@@ -6,6 +6,8 @@
 //!
 //! The crate is split at one seam: [`page::Page`] is a 1-bit fax page; the TIFF side (reading any TIFF,
 //! writing fax TIFFs, TIFF to PDF) and the rendering side (PDF, images, text, office documents to pages) meet there.
+//! Every input follows one long-page rule, [`page::fit_length`], and pictures share one route to 1 bit with grey
+//! and colour TIFF pages.
 
 pub mod convert;
 pub mod error;

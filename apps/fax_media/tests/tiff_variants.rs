@@ -206,7 +206,7 @@ fn small_and_long_images_become_whole_fax_pages() {
         .unwrap();
     assert!(long.status.success(), "{}", String::from_utf8_lossy(&long.stderr));
     let long = std::fs::read(dir.path().join("long.tif")).unwrap();
-    assert!(!tiff::is_fax_ready(&long), "longer than US Legal");
+    assert!(!tiff::is_fax_ready(&long), "longer than B4");
     let pages = tiff::read_pages(&long).unwrap();
     assert_eq!(pages.iter().map(|p| p.height).collect::<Vec<_>>(), vec![2292, 2292, 2292, 252]);
 }

@@ -163,6 +163,7 @@ pub async fn start(boot: &Bootstrap) -> anyhow::Result<Node> {
         node: boot.node.clone(),
         hostname: boot.smtp_hostname(),
         converter: fax::converter::Converter::background().context("cannot start the conversion threads")?,
+        facts: Default::default(),
     });
     let apps = Apps {
         registry,

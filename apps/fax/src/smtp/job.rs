@@ -13,6 +13,10 @@
 //! as the first was created within [`DEDUP_WINDOW_S`]. A job already sent and moved to the account's monthly
 //! database (`YYYYMM-<id>`) is found there. Messages without a `Message-ID` get a random id.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
 use kz_core::{db, ids, time};
 use kz_data::{Doc, NewAttachment, Store, StoreError};
@@ -234,9 +238,53 @@ pub fn job_doc(id: &str, route: &Route, from: &str, picks: &Picks, facts: &Facts
     doc
 }
 
+/// How long the facts of a faxbox are reused: the registry's own bound on how late a change to a faxbox, its
+/// owner or its account may be seen.
+pub const FACTS_TTL: Duration = Duration::from_secs(1);
+
+/// Faxboxes whose facts are kept at most; past it the cache starts over.
+const FACTS_CACHE_MAX: usize = 10_000;
+
+/// The facts of recently used faxboxes, each kept for [`FACTS_TTL`]: a burst of mail to one faxbox reads its
+/// owner and account once a second rather than for every message.
+#[derive(Debug, Default, Clone)]
+pub struct FactsCache {
+    entries: Arc<Mutex<HashMap<FaxboxKey, (Instant, Facts)>>>,
+}
+
+/// (account id, faxbox id).
+type FaxboxKey = (String, String);
+
+impl FactsCache {
+    fn get(&self, key: &FaxboxKey) -> Option<Facts> {
+        let entries = self.entries.lock().ok()?;
+        entries.get(key).filter(|(at, _)| at.elapsed() < FACTS_TTL).map(|(_, facts)| facts.clone())
+    }
+
+    fn put(&self, key: FaxboxKey, facts: Facts) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= FACTS_CACHE_MAX {
+                entries.clear();
+            }
+            entries.insert(key, (Instant::now(), facts));
+        }
+    }
+}
+
+/// [`read_facts`] through the context's [`FactsCache`].
+pub async fn facts(ctx: &SmtpContext, route: &Route) -> Facts {
+    let key = (route.account_id.clone(), route.faxbox_id.clone());
+    if let Some(facts) = ctx.facts.get(&key) {
+        return facts;
+    }
+    let facts = read_facts(ctx, route).await;
+    ctx.facts.put(key, facts.clone());
+    facts
+}
+
 /// Reads what the job copies from the owner and the account. A read that fails leaves the fact out: the save
 /// that follows reports a store outage.
-pub async fn facts(ctx: &SmtpContext, route: &Route) -> Facts {
+pub async fn read_facts(ctx: &SmtpContext, route: &Route) -> Facts {
     let store = ctx.store.as_ref();
     let account_db = db::account_db(&route.account_id);
     let timezone = match text(&route.faxbox, "fax_timezone") {

@@ -59,6 +59,8 @@ pub struct SmtpContext {
     pub hostname: String,
     /// Converts the documents of accepted jobs, behind the sessions ([`crate::converter`]).
     pub converter: crate::converter::Converter,
+    /// What jobs copy from their faxbox's owner and account, read at most once a second per faxbox.
+    pub facts: job::FactsCache,
 }
 
 impl std::fmt::Debug for SmtpContext {

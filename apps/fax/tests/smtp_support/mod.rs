@@ -149,6 +149,7 @@ impl World {
             node: "faxd@test".into(),
             hostname: HOST.into(),
             converter,
+            facts: Default::default(),
         });
         ctx.converter.start(ctx.clone());
         World { store, bus, config, registry, ctx, notices, _dir: dir }

@@ -1,19 +1,20 @@
 //! Renders a picture (PNG, JPEG, GIF, BMP, WebP, TIFF) onto one fax page with the `image` crate.
 //!
 //! Ports Kazoo's `fax.convert_image_command` (`convert $FROM -resample 200x200 -size 1728x2200 -compress group4`).
-//! The picture is turned upright (EXIF orientation), put on white paper where it is transparent, scaled to fit an A4
-//! page at fax resolution (centred across, from the top down), then thresholded if it looks like black-on-white
-//! text or halftoned if it is a photo. Its decoded size is checked against a pixel limit before any pixel is decoded.
+//! The picture is turned upright (EXIF orientation), put on white paper where it is transparent, scaled to the fax
+//! width on a page at least A4 long (white below it), under the long-page rule (a tall picture is shrunk to B4
+//! length or cut into A4 pages), then thresholded if it looks like black-on-white text or halftoned if it is a
+//! photo; grey and colour TIFF pages go through the same [`scale::grey_to_pages`]. Its decoded size is checked
+//! against a pixel limit before any pixel is decoded.
 
 use std::io::Cursor;
 
-use image::imageops::{FilterType, resize};
 use image::{DynamicImage, GrayImage, ImageDecoder, ImageError, ImageReader, Limits};
 
-use super::halftone::{classify_luma, pack_luma_row};
-use super::{A4_LENGTH_INCHES, RenderLimits, rows_for_inches, y_ratio};
+use super::RenderLimits;
+use super::scale;
 use crate::error::MediaError;
-use crate::page::{FAX_WIDTH, Page, Resolution};
+use crate::page::{A4_LENGTH_MM, Page, Resolution};
 
 fn image_error(e: ImageError) -> MediaError {
     match e {
@@ -60,52 +61,56 @@ pub fn decode_grey(bytes: &[u8], max_pixels: u64) -> Result<GrayImage, MediaErro
         other => image_error(other),
     })?;
     img.apply_orientation(orientation);
-    if !img.color().has_alpha() {
-        return Ok(img.into_luma8());
-    }
-    // Transparent parts show the paper.
-    let la = img.into_luma_alpha8();
-    let (w, h) = la.dimensions();
-    let grey = la.pixels().map(|p| {
-        let (l, a) = (u32::from(p.0[0]), u32::from(p.0[1]));
-        (255 - (a * (255 - l) + 127) / 255) as u8
-    });
-    GrayImage::from_vec(w, h, grey.collect()).ok_or_else(|| MediaError::corrupt("picture buffer size"))
+    let (w, h) = (img.width(), img.height());
+    // Colours become greys with the same weights as TIFF pages (`scale::luma`), so a picture sent as PNG and as
+    // TIFF prints the same; transparent parts show the paper.
+    let grey: Vec<u8> = match img {
+        DynamicImage::ImageLuma8(grey) => return Ok(grey),
+        img if !img.color().has_alpha() => {
+            let rgb = img.into_rgb8();
+            rgb.pixels().map(|p| scale::luma(u32::from(p.0[0]), u32::from(p.0[1]), u32::from(p.0[2])) as u8).collect()
+        }
+        img => {
+            let rgba = img.into_rgba8();
+            rgba.pixels()
+                .map(|p| {
+                    let l = scale::luma(u32::from(p.0[0]), u32::from(p.0[1]), u32::from(p.0[2]));
+                    scale::over_paper(l, u32::from(p.0[3]))
+                })
+                .collect()
+        }
+    };
+    GrayImage::from_vec(w, h, grey).ok_or_else(|| MediaError::corrupt("picture buffer size"))
 }
 
-/// Scales a grey picture to fit an A4 fax page and reduces it to 1 bit.
-pub fn grey_to_page(grey: &GrayImage, resolution: Resolution) -> Page {
-    let page_rows = rows_for_inches(A4_LENGTH_INCHES, resolution);
-    let (w, h) = (f64::from(grey.width()), f64::from(grey.height()));
-    let ratio = y_ratio(resolution);
-    let s = (f64::from(FAX_WIDTH) / w).min(f64::from(page_rows) / (h * ratio));
-    let tw = ((w * s).round() as u32).clamp(1, FAX_WIDTH);
-    let th = ((h * s * ratio).round() as u32).clamp(1, page_rows);
-    let scaled = if (tw, th) == grey.dimensions() { grey.clone() } else { resize(grey, tw, th, FilterType::Triangle) };
-    let tone = classify_luma(scaled.as_raw());
-    let x_off = ((FAX_WIDTH - tw) / 2) as usize;
-    let mut page = Page::blank(FAX_WIDTH, page_rows, resolution);
-    let mut line = vec![255u8; FAX_WIDTH as usize];
-    for (y, src) in scaled.as_raw().chunks_exact(tw as usize).enumerate() {
-        line[x_off..x_off + tw as usize].copy_from_slice(src);
-        pack_luma_row(&line, y, tone, page.row_mut(y as u32));
-    }
-    page
+/// Scales a grey picture to the fax width on pages at least A4 long and reduces it to 1 bit.
+pub fn grey_to_pages(grey: &GrayImage, resolution: Resolution, max_pages: usize) -> Result<Vec<Page>, MediaError> {
+    let (w, h) = grey.dimensions();
+    let rows = scale::rows_at_fax_width(w, h, 1.0, resolution);
+    let paper = resolution.rows_for_mm(A4_LENGTH_MM);
+    scale::grey_to_pages(grey.as_raw(), w, h, rows, resolution, paper, max_pages)
 }
 
-/// Renders one picture as one fax page.
+/// Renders one picture as fax pages: one, unless it is long enough to be cut.
 pub fn render(bytes: &[u8], limits: &RenderLimits) -> Result<Vec<Page>, MediaError> {
     let grey = decode_grey(bytes, limits.max_pixels)?;
     limits.check_deadline()?;
-    Ok(vec![grey_to_page(&grey, limits.resolution)])
+    grey_to_pages(&grey, limits.resolution, limits.max_pages)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::page::FAX_WIDTH;
+
+    fn one_page(grey: &GrayImage, resolution: Resolution) -> Page {
+        let mut pages = grey_to_pages(grey, resolution, 10).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pages.len(), 1);
+        pages.remove(0)
+    }
 
     #[test]
-    fn a_small_picture_is_scaled_to_the_line_and_centred() {
+    fn a_small_picture_is_scaled_to_the_line_on_a4_paper() {
         // A 100x50 picture: black left half, white right half.
         let mut grey = GrayImage::from_pixel(100, 50, image::Luma([255]));
         for y in 0..50 {
@@ -113,19 +118,31 @@ mod tests {
                 grey.put_pixel(x, y, image::Luma([0]));
             }
         }
-        let page = grey_to_page(&grey, Resolution::Fine);
-        assert_eq!((page.width, page.height), (FAX_WIDTH, rows_for_inches(A4_LENGTH_INCHES, Resolution::Fine)));
+        let page = one_page(&grey, Resolution::Fine);
+        assert_eq!((page.width, page.height), (FAX_WIDTH, 2292));
         // 1728 wide means 50 source rows become 50 * 17.28 * 196/204 = 830 rows.
         assert!(page.is_black(10, 10) && page.is_black(10, 829) && !page.is_black(10, 832));
-        assert!(!page.is_black(1700, 10));
+        assert!(page.is_black(860, 10) && !page.is_black(868, 10) && !page.is_black(1700, 10));
     }
 
     #[test]
-    fn a_tall_picture_fits_the_length_and_is_centred_across() {
-        let grey = GrayImage::from_pixel(100, 1000, image::Luma([0]));
-        let page = grey_to_page(&grey, Resolution::Standard);
-        assert_eq!(page.height, 1146);
-        assert!(!page.is_black(10, 10) && page.is_black(864, 10) && page.is_black(864, 1145));
+    fn tall_pictures_are_kept_shrunk_or_cut_by_length() {
+        // At standard resolution B4 is 1404 rows and A4 1146; a 100-pixel column is 8.3 rows per source row.
+        let kept = one_page(&GrayImage::from_pixel(100, 160, image::Luma([0])), Resolution::Standard);
+        assert_eq!(kept.height, 1328);
+        assert!(kept.is_black(0, 0) && kept.is_black(1727, 1327));
+        // 1494 rows is 1.06 x B4: shrunk to B4, 1624 pixels wide, centred.
+        let shrunk = one_page(&GrayImage::from_pixel(100, 180, image::Luma([0])), Resolution::Standard);
+        assert_eq!(shrunk.height, 1404);
+        assert!(!shrunk.is_black(50, 10) && shrunk.is_black(54, 10) && shrunk.is_black(1675, 1403));
+        assert!(!shrunk.is_black(1677, 10));
+        // 8301 rows: cut into A4 pages, the last one shorter, the picture whole across.
+        let scroll = GrayImage::from_pixel(100, 1000, image::Luma([0]));
+        let pages = grey_to_pages(&scroll, Resolution::Standard, 10).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pages.iter().map(|p| p.height).collect::<Vec<_>>(), [1146, 1146, 1146, 1146, 1146, 1146, 1146, 279]);
+        assert!(pages.iter().all(|p| p.is_black(0, 0) && p.is_black(1727, p.height - 1)));
+        let refused = grey_to_pages(&scroll, Resolution::Standard, 7).err();
+        assert!(matches!(refused, Some(MediaError::TooManyPages { max: 7 })), "{refused:?}");
     }
 
     #[test]

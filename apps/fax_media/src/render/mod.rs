@@ -3,13 +3,16 @@
 //! Ports the rendering half of Kazoo's `kz_fax_converter`, which runs Ghostscript for PDF, ImageMagick's `convert`
 //! for images and LibreOffice for office documents. Here PDF goes through `hayro` in-process, images through the
 //! `image` crate, plain text and the cover sheet become a small generated PDF, and only office formats still need an
-//! external program. Every renderer produces [`Page`]s 1728 pixels wide at the requested [`Resolution`].
+//! external program. Every renderer produces [`Page`]s 1728 pixels wide at the requested [`Resolution`], and every
+//! one follows the long-page rule of [`crate::page::fit_length`]: kept whole up to B4 length, shrunk to B4 up to
+//! 1.25 times that, cut into A4-length pages beyond.
 
 pub mod cover;
 pub mod halftone;
 pub mod image;
 pub mod office;
 pub mod pdf;
+pub(crate) mod scale;
 pub mod text;
 
 use std::time::Instant;
@@ -38,17 +41,6 @@ impl RenderLimits {
         if Instant::now() >= self.deadline { Err(MediaError::TimedOut) } else { Ok(()) }
     }
 }
-
-/// Page length in rows for a paper length in inches, at `resolution`.
-pub fn rows_for_inches(inches: f64, resolution: Resolution) -> u32 {
-    (inches * f64::from(resolution.y_dpi())).round() as u32
-}
-
-/// ISO A4 length (297 mm), the page length of rendered images and text.
-pub const A4_LENGTH_INCHES: f64 = 297.0 / 25.4;
-
-/// ISO B4 length (364 mm): the longest page T.30 receivers commonly accept; longer pages are shrunk to fit.
-pub const MAX_LENGTH_INCHES: f64 = 364.0 / 25.4;
 
 /// Horizontal pixels per inch over vertical lines per inch: how much a square pixel is squeezed vertically.
 pub fn y_ratio(resolution: Resolution) -> f64 {

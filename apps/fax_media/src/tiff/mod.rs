@@ -19,7 +19,7 @@ pub use pdf::{to_pdf, to_pdf_with};
 pub use write::write_fax_tiff;
 
 use crate::error::MediaError;
-use crate::page::{FAX_WIDTH, Page, Resolution};
+use crate::page::{B4_LENGTH_MM, FAX_WIDTH, Page, Resolution};
 use read::{Layout, compression, photometric};
 
 /// Bounds on what a TIFF may cost to read.
@@ -65,15 +65,27 @@ pub fn read_pages(bytes: &[u8]) -> Result<Vec<Page>, MediaError> {
 
 /// [`read_pages`] with explicit limits.
 pub fn read_pages_with(bytes: &[u8], limits: &Limits) -> Result<Vec<Page>, MediaError> {
+    read_all(bytes, limits, None)
+}
+
+/// Decodes every page of any TIFF into fax pages at `resolution`, for sending: grey and colour pages are scaled
+/// and screened at that resolution directly, black-and-white pages are converted to it after scaling.
+pub fn read_pages_at(bytes: &[u8], limits: &Limits, resolution: Resolution) -> Result<Vec<Page>, MediaError> {
+    Ok(read_all(bytes, limits, Some(resolution))?.into_iter().map(|p| p.at_resolution(resolution)).collect())
+}
+
+/// What is left of the page limit after `used` pages.
+fn budget(limits: &Limits, used: usize) -> normalize::Budget {
+    normalize::Budget { left: limits.max_pages.saturating_sub(used), max: limits.max_pages }
+}
+
+fn read_all(bytes: &[u8], limits: &Limits, target: Option<Resolution>) -> Result<Vec<Page>, MediaError> {
     let (tiff, indexes) = read::pages(bytes, limits)?;
     let mut pages = Vec::with_capacity(indexes.len());
     for (n, &i) in indexes.iter().enumerate() {
         let desc = read::describe(&tiff, &tiff.ifds[i], n + 1, limits)?;
         let raster = read::decode(&tiff, &desc)?;
-        pages.extend(normalize::to_fax_pages(&raster));
-        if pages.len() > limits.max_pages {
-            return Err(MediaError::TooManyPages { max: limits.max_pages });
-        }
+        pages.extend(normalize::to_fax_pages(raster, target, budget(limits, pages.len()))?);
     }
     Ok(pages)
 }
@@ -84,8 +96,9 @@ pub fn page_count(bytes: &[u8]) -> Result<usize, MediaError> {
 }
 
 /// Whether a TIFF can go to the fax line as it is: every page 1728 pixels wide, 204x196 or 204x98 dpi, 1 bit,
-/// white-is-zero, G3 or G4 in strips, no longer than US Legal. This checks the tags only; [`to_fax_tiff`] also
-/// decodes every page before reusing the bytes.
+/// white-is-zero, G3 or G4 in strips, no longer than B4 (the longest page kept whole by
+/// [`crate::page::fit_length`]). This checks the tags only; [`to_fax_tiff`] also decodes every page before reusing
+/// the bytes.
 pub fn is_fax_ready(bytes: &[u8]) -> bool {
     let limits = Limits::default();
     let Ok((tiff, indexes)) = read::pages(bytes, &limits) else {
@@ -113,7 +126,7 @@ fn fax_geometry(desc: &read::PageDesc) -> Option<Resolution> {
         && desc.photometric == photometric::WHITE_IS_ZERO
         && matches!(desc.compression, compression::CCITT_T4 | compression::CCITT_T6)
         && matches!(desc.layout, Layout::Strips { .. })
-        && desc.height <= normalize::MAX_FINE_ROWS / if resolution == Resolution::Fine { 1 } else { 2 };
+        && desc.height <= resolution.rows_for_mm(B4_LENGTH_MM);
     ok.then_some(resolution)
 }
 
@@ -139,10 +152,7 @@ pub fn to_fax_tiff_with(bytes: &[u8], limits: &Limits) -> Result<FaxTiff, MediaE
     }
     let mut pages = Vec::with_capacity(descs.len());
     for desc in &descs {
-        pages.extend(normalize::to_fax_pages(&read::decode(&tiff, desc)?));
-        if pages.len() > limits.max_pages {
-            return Err(MediaError::TooManyPages { max: limits.max_pages });
-        }
+        pages.extend(normalize::to_fax_pages(read::decode(&tiff, desc)?, None, budget(limits, pages.len()))?);
     }
     let bytes = write_fax_tiff(&pages);
     tracing::debug!(

@@ -56,7 +56,9 @@ pub fn to_pdf_with(bytes: &[u8], limits: &Limits) -> Result<Vec<u8>, MediaError>
             Some(page) => pages.push(page),
             None => {
                 let raster = read::decode(&tiff, &desc)?;
-                pages.extend(normalize::to_fax_pages(&raster).iter().map(fax_page));
+                let budget =
+                    normalize::Budget { left: limits.max_pages.saturating_sub(pages.len()), max: limits.max_pages };
+                pages.extend(normalize::to_fax_pages(raster, None, budget)?.iter().map(fax_page));
             }
         }
         if pages.len() > limits.max_pages {

@@ -11,6 +11,7 @@ use super::Limits;
 use super::ccitt::{self, CcittError, Coding};
 use super::ifd::{Ifd, Tiff};
 use crate::error::MediaError;
+use crate::render::scale::{luma, over_paper};
 
 /// TIFF tags this reader uses.
 pub(crate) mod tag {
@@ -615,13 +616,11 @@ fn luminance_row(desc: &PageDesc, src: &[u8], dst: &mut [u8]) {
                 Some(map) => {
                     let n = map.len() / 3;
                     let i = raw_index(base).min(n - 1);
-                    let (r, g, b) =
-                        (u32::from(map[i] >> 8), u32::from(map[n + i] >> 8), u32::from(map[2 * n + i] >> 8));
-                    (r * 299 + g * 587 + b * 114 + 500) / 1000
+                    luma(u32::from(map[i] >> 8), u32::from(map[n + i] >> 8), u32::from(map[2 * n + i] >> 8))
                 }
                 None => 255,
             },
-            photometric::RGB => (sample(base) * 299 + sample(base + 1) * 587 + sample(base + 2) * 114 + 500) / 1000,
+            photometric::RGB => luma(sample(base), sample(base + 1), sample(base + 2)),
             _ => {
                 let k = 255 - sample(base + 3);
                 let (r, g, b) = (
@@ -629,13 +628,13 @@ fn luminance_row(desc: &PageDesc, src: &[u8], dst: &mut [u8]) {
                     (255 - sample(base + 1)) * k / 255,
                     (255 - sample(base + 2)) * k / 255,
                 );
-                (r * 299 + g * 587 + b * 114 + 500) / 1000
+                luma(r, g, b)
             }
         };
         let lum = match alpha {
             Some(kind) => {
                 let a = sample(base + colours);
-                if kind == 1 { (lum + 255 - a).min(255) } else { (lum * a + 255 * (255 - a)) / 255 }
+                if kind == 1 { (lum + 255 - a).min(255) } else { u32::from(over_paper(lum, a)) }
             }
             None => lum,
         };

@@ -51,6 +51,16 @@ pub fn run(name: &str, args: &[&str]) -> Output {
     out
 }
 
+/// Runs ImageMagick's `convert` with `args` and the path of `name` in `dir` last; returns that path.
+pub fn magick(dir: &Path, args: &[&str], name: &str) -> PathBuf {
+    let out = dir.join(name);
+    let out_arg = out.to_string_lossy().into_owned();
+    let mut all: Vec<&str> = args.to_vec();
+    all.push(&out_arg);
+    run("convert", &all);
+    out
+}
+
 /// Runs `tiffcp` with `options` on `input`, returning the new file's bytes.
 pub fn tiffcp(dir: &Path, input: &Path, options: &[&str], name: &str) -> Vec<u8> {
     let out = dir.join(name);
