@@ -8,6 +8,7 @@
 //!
 //! ```text
 //! smtp_load send --server 127.0.0.1:PORT --sessions N --messages M --from A --to B --file MSG.eml [--ids OUT]
+//!                [--message-ids unique]
 //! smtp_load count-jobs --store DIR --faxbox ID [--ids FILE]
 //! ```
 //!
@@ -203,6 +204,38 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// The message as a mail client sends a new one: a Message-ID of its own and a Date of now (replacing the
+/// file's `Date` header, if any), in front of its other headers.
+fn with_identity(message: &[u8], message_id: &str) -> Vec<u8> {
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let headers_end = memmem(message, b"\r\n\r\n").map_or(message.len(), |p| p + 2);
+    let mut out = format!("Message-ID: {message_id}\r\nDate: {date}\r\n").into_bytes();
+    let mut rest = message;
+    let mut at = 0;
+    while at < headers_end {
+        let end = memmem(&rest[at..], b"\r\n").map_or(rest.len(), |p| at + p + 2);
+        let line = &rest[at..end];
+        let is_date = line.len() >= 5 && line[..5].eq_ignore_ascii_case(b"date:");
+        if !is_date {
+            out.extend_from_slice(line);
+        }
+        at = end;
+    }
+    rest = &rest[at..];
+    out.extend_from_slice(rest);
+    out
+}
+
+fn memmem(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A tag that differs from one run to the next (the time in nanoseconds, in hex).
+fn ids_run_tag() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}")
+}
+
 async fn send(opts: &Options) -> anyhow::Result<()> {
     let server = opts.get("server")?.to_string();
     let sessions = opts.number("sessions")?.max(1);
@@ -212,16 +245,35 @@ async fn send(opts: &Options) -> anyhow::Result<()> {
     let file = opts.get("file")?;
     let raw = std::fs::read(file).with_context(|| format!("reading {file}"))?;
     let message: Arc<[u8]> = wire_message(&raw).into();
+    // `--message-ids unique`: every message gets a Message-ID of its own in front of its headers, as real mail
+    // has (the server then derives each job's id from it, for its duplicate check).
+    let unique_ids = match opts.0.get("message-ids").map(String::as_str) {
+        None | Some("none") => false,
+        Some("unique") => true,
+        Some(other) => bail!("--message-ids must be unique or none, not {other:?}"),
+    };
+    let run = ids_run_tag();
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..sessions {
-        let (server, from, to, message, next) =
-            (server.clone(), from.clone(), to.clone(), message.clone(), next.clone());
+        let (server, from, to, message, next, run) =
+            (server.clone(), from.clone(), to.clone(), message.clone(), next.clone(), run.clone());
         tasks.spawn(async move {
-            let job = Job { server: &server, from: &from, to: &to, message: &message };
             let mut tally = Tally::default();
-            while next.fetch_add(1, Ordering::Relaxed) < total {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    break;
+                }
+                let own;
+                let message: &[u8] = if unique_ids {
+                    own = with_identity(&message, &format!("<{n}.{run}@smtp-load.test>"));
+                    &own
+                } else {
+                    &message
+                };
+                let job = Job { server: &server, from: &from, to: &to, message };
                 match send_one(&job).await {
                     Outcome::Accepted { stages, id } => {
                         tally.latencies.push(stages[5]);
@@ -303,7 +355,7 @@ async fn count_jobs(opts: &Options) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: smtp_load send --server ADDR --sessions N --messages M --from A --to B --file F [--ids OUT]\n       \
+    let usage = "usage: smtp_load send --server ADDR --sessions N --messages M --from A --to B --file F [--ids OUT] [--message-ids unique]\n       \
                  smtp_load count-jobs --store DIR --faxbox ID [--ids FILE]";
     let Some(command) = args.next() else { bail!("{usage}") };
     let opts = Options::parse(args)?;

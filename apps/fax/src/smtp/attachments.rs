@@ -220,6 +220,8 @@ pub struct Picks {
     pub documents: Vec<Picked>,
     pub subject: Option<String>,
     pub message_id: Option<String>,
+    /// The `Date` header, in Unix seconds.
+    pub date: Option<i64>,
     /// The email's message, for a cover sheet (see the module documentation); `None` when it has none.
     pub body_text: Option<String>,
     /// Parts left out, with why, for the log.
@@ -265,6 +267,7 @@ pub fn pick(raw: &[u8], rules: &Rules) -> Result<Picks, PickError> {
         documents: walk.documents,
         subject: message.subject().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
         message_id: message.message_id().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
+        date: message.date().map(|d| d.to_timestamp()),
         body_text: walk.plain_body.or(walk.html_body),
         skipped: walk.skipped,
     })

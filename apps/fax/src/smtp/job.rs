@@ -88,14 +88,23 @@ fn text<'a>(doc: &'a Doc, key: &str) -> Option<&'a str> {
     doc.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// The job id of a message for one destination: 32 hex derived from what makes it the same fax.
-pub fn dedup_id(message_id: &str, from: &str, faxbox_id: &str, number: &str) -> String {
+/// The job id of a message for one destination: 32 hex derived from what makes it the same fax (its
+/// Message-ID and Date, the sender, the faxbox and the number). With a `Date` (Unix seconds), the first 12 hex
+/// are that time in milliseconds, like [`ids::new_id`]'s: the ids of fresh mail sort near the end of the store's
+/// indexes, where they are appended, rather than anywhere. A message sent again is the same bytes, Date included,
+/// so it gets the same id.
+pub fn dedup_id(message_id: &str, date: Option<i64>, from: &str, faxbox_id: &str, number: &str) -> String {
     let mut md5 = Md5::new();
-    for part in ["fax_smtp", message_id, from, faxbox_id, number] {
+    let date_text = date.map(|d| d.to_string()).unwrap_or_default();
+    for part in ["fax_smtp", message_id, &date_text, from, faxbox_id, number] {
         md5.update(part.as_bytes());
         md5.update([0u8]);
     }
-    hex::encode(md5.finalize())
+    let hash = hex::encode(md5.finalize());
+    match date.filter(|d| *d > 0).and_then(|d| d.checked_mul(1000)).filter(|ms| *ms < 1 << 48) {
+        Some(ms) => format!("{ms:012x}{}", &hash[..20]),
+        None => hash,
+    }
 }
 
 /// The attachment names of the documents, in order: `original_file.<ext>`, `original_file_2.<ext>`, ...
@@ -351,7 +360,8 @@ pub async fn queue(ctx: &SmtpContext, route: &Route, from: &str, picks: &Picks) 
         .map(|(name, d)| NewAttachment { name, content_type: d.content_type.clone(), data: Bytes::clone(&d.data) })
         .collect();
     let now = time::now_s();
-    let mut derived = picks.message_id.as_deref().map(|mid| dedup_id(mid, from, &route.faxbox_id, &route.number));
+    let mut derived =
+        picks.message_id.as_deref().map(|mid| dedup_id(mid, picks.date, from, &route.faxbox_id, &route.number));
     if let Some(id) = &derived
         && moved_recently(store, &route.account_id, id, now).await?
     {
@@ -391,17 +401,35 @@ mod tests {
 
     #[test]
     fn dedup_ids_are_stable_32_hex_and_depend_on_every_part() {
-        let a = dedup_id("m1@x", "s@x", "fb1", "+15551234567");
+        let date = Some(1_790_000_000);
+        let a = dedup_id("m1@x", date, "s@x", "fb1", "+15551234567");
         assert!(ids::is_id(&a), "{a}");
-        assert_eq!(a, dedup_id("m1@x", "s@x", "fb1", "+15551234567"));
+        assert_eq!(a, dedup_id("m1@x", date, "s@x", "fb1", "+15551234567"));
         for other in [
-            dedup_id("m2@x", "s@x", "fb1", "+15551234567"),
-            dedup_id("m1@x", "t@x", "fb1", "+15551234567"),
-            dedup_id("m1@x", "s@x", "fb2", "+15551234567"),
-            dedup_id("m1@x", "s@x", "fb1", "+15551234568"),
-            dedup_id("m1@xs", "@x", "fb1", "+15551234567"),
+            dedup_id("m2@x", date, "s@x", "fb1", "+15551234567"),
+            dedup_id("m1@x", Some(1_790_000_001), "s@x", "fb1", "+15551234567"),
+            dedup_id("m1@x", None, "s@x", "fb1", "+15551234567"),
+            dedup_id("m1@x", date, "t@x", "fb1", "+15551234567"),
+            dedup_id("m1@x", date, "s@x", "fb2", "+15551234567"),
+            dedup_id("m1@x", date, "s@x", "fb1", "+15551234568"),
+            dedup_id("m1@xs", date, "@x", "fb1", "+15551234567"),
         ] {
             assert_ne!(a, other);
+            assert!(ids::is_id(&other), "{other}");
+        }
+    }
+
+    #[test]
+    fn dedup_ids_of_later_mail_sort_later() {
+        // The Date leads the id, as the time leads fresh ids; without a Date the id is all hash.
+        let early = dedup_id("z@x", Some(1_790_000_000), "s@x", "fb1", "+1");
+        let late = dedup_id("a@x", Some(1_790_000_060), "s@x", "fb1", "+1");
+        assert!(early < late, "{early} {late}");
+        assert!(early.starts_with(&format!("{:012x}", 1_790_000_000_000_i64)), "{early}");
+        let fresh = ids::new_id();
+        assert!(late < fresh, "mail dated 2026-09 sorts before an id made now: {late} {fresh}");
+        for bad in [None, Some(0), Some(-5), Some(i64::MAX)] {
+            assert_eq!(dedup_id("m@x", bad, "s", "f", "1").len(), 32);
         }
     }
 
@@ -452,6 +480,7 @@ mod tests {
             documents: vec![picked("pdf", Some("report.pdf"))],
             subject: Some("Quarterly report".into()),
             message_id: None,
+            date: None,
             body_text: body_text.map(String::from),
             skipped: Vec::new(),
         }
