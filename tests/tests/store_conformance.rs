@@ -1223,6 +1223,24 @@ mod equivalence {
                     if rng.chance(80) {
                         set(&mut d, "username", json!(format!("{}{:03}", letter.to_uppercase(), rng.next(40))));
                     }
+                    // For the credentials views: `enabled` of every truthiness, hashes present or not, some
+                    // equal; chosen by `i`, not the generator, so the other documents stay as they were.
+                    match i % 5 {
+                        1 => set(&mut d, "enabled", json!(true)),
+                        2 => set(&mut d, "enabled", json!(false)),
+                        3 => set(&mut d, "enabled", json!(1)),
+                        4 => set(&mut d, "enabled", json!("")),
+                        _ => {}
+                    }
+                    if i % 3 != 0 {
+                        set(&mut d, "pvt_md5_auth", json!(format!("{:032x}", 0xc0ed_0000u64 + u64::from(i / 8 % 2))));
+                    }
+                    if i % 7 != 2 {
+                        set(&mut d, "pvt_sha1_auth", json!(format!("{:040x}", 0x05ea_0000u64 + u64::from(i / 8 % 3))));
+                    }
+                    if i % 3 != 0 {
+                        set(&mut d, "pvt_account_id", json!(accounts[i as usize % accounts.len()]));
+                    }
                 }
                 "account" => {
                     if rng.chance(85) {

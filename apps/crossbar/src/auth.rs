@@ -1,6 +1,7 @@
 //! Authenticates API clients: user and API-key logins that issue tokens, token checks, account scoping.
 //!
-//! Ports `cb_user_auth` (`PUT /v2/user_auth`: MD5 or SHA-1 of `username:password` and an account name or realm),
+//! Ports `cb_user_auth` (`PUT /v2/user_auth`: MD5 or SHA-1 of `username:password` and an account name or realm,
+//! the user found by that hash in the account's `users/creds_by_md5` or `users/creds_by_sha` view),
 //! `cb_api_auth` (`PUT /v2/api_auth`: the account's `pvt_api_key`), `crossbar_auth:create_auth_token/2` and the
 //! `token_auth` database tokens of `cb_token_auth`, and the rule of `cb_simple_authz`: a token acts on its own
 //! account and its descendants (its id is in their `pvt_tree`), a superduper admin's on every account. Tokens are
@@ -18,7 +19,7 @@ use bytes::Bytes;
 use kz_core::{db, ids, time};
 use kz_data::{StoreError, ViewOptions};
 use serde_json::{Map, Value, json};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::Api;
 use crate::accounts::{self, Account};
@@ -278,7 +279,15 @@ pub async fn user_auth(State(api): State<Arc<Api>>, body: Bytes) -> Result<Reply
     Err(ApiError::invalid_credentials())
 }
 
-/// The enabled, undeleted user of an account whose stored hash is `credentials`.
+/// The account-database view listing enabled users by their stored hash for a login `method`
+/// (`cb_user_auth`'s `users/creds_by_md5` and `users/creds_by_sha`).
+pub fn credentials_view(method: &str) -> &'static str {
+    if method == "sha" { "users/creds_by_sha" } else { "users/creds_by_md5" }
+}
+
+/// The enabled, undeleted user of an account whose stored hash is `credentials`: one keyed read of the
+/// credentials view, whatever the number of users. When several users share the hash, the first row wins, as in
+/// Kazoo.
 async fn find_user_by_credentials(
     api: &Api,
     account_id: &str,
@@ -286,25 +295,18 @@ async fn find_user_by_credentials(
     method: &str,
 ) -> Result<Option<User>, ApiError> {
     let account_db = db::account_db(account_id);
-    let rows = match api
-        .ctx
-        .store
-        .query(&account_db, "users/list_by_username", &ViewOptions::default().include_docs())
-        .await
-    {
+    let view = credentials_view(method);
+    let opts = ViewOptions::key(credentials).include_docs();
+    let rows = match api.ctx.store.query(&account_db, view, &opts).await {
         Ok(rows) => rows,
-        Err(StoreError::NotFound(_) | StoreError::DbNotFound(_)) => return Ok(None),
+        Err(StoreError::DbNotFound(_)) => return Ok(None),
+        Err(StoreError::NotFound(e)) => {
+            warn!(account_id, view, error = %e, "credentials view missing, no user can log in: refresh the views");
+            return Ok(None);
+        }
         Err(e) => return Err(e.into()),
     };
-    for doc in rows.into_iter().filter_map(|r| r.doc) {
-        let Ok(user) = User::from_doc(doc) else { continue };
-        let stored = if method == "sha" { &user.pvt_sha1_auth } else { &user.pvt_md5_auth };
-        let matches = stored.as_deref().is_some_and(|s| constant_time_eq(&s.to_ascii_lowercase(), credentials));
-        if matches && user.enabled != Some(false) && user.pvt_deleted != Some(true) {
-            return Ok(Some(user));
-        }
-    }
-    Ok(None)
+    Ok(rows.into_iter().filter_map(|r| r.doc).find_map(|doc| User::from_doc(doc).ok()))
 }
 
 /// `PUT /v2/api_auth`: `{"api_key": ...}`, the account's `pvt_api_key`.

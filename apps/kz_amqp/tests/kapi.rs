@@ -13,7 +13,8 @@ use kz_amqp::kapi::conf::{self, DocCreated, DocDeleted, DocEdited};
 use kz_amqp::kapi::dialplan::{self, Answer, Hangup, InsertAt, ReceiveFax, Set, StoreFax};
 use kz_amqp::kapi::fax::{self, Direction, FaxAction, FaxReq, FaxState, QueryStatus, StartAccount, StartJob, Status};
 use kz_amqp::kapi::notifications::{
-    self, FaxNotifications, InboundFax, InboundFaxError, OutboundFax, OutboundFaxError, OutboundSmtpFaxError,
+    self, AlertDetails, FaxNotifications, InboundFax, InboundFaxError, OutboundFax, OutboundFaxError,
+    OutboundSmtpFaxError, SystemAlert,
 };
 use kz_amqp::kapi::offnet_resource::{self, OffnetApplication, Req, ResourceType, Resp};
 use kz_amqp::kapi::{self, DefaultHeaders, Flex, JsonMap, KapiError, KapiMessage, OneOrMany, Routed};
@@ -835,6 +836,70 @@ fn outbound_smtp_fax_error_round_trips_validates_and_routes() {
     assert_rejected_as_missing::<OutboundSmtpFaxError>(&merge(p.clone(), json!({"Errors": []})), "Errors");
     let built = OutboundSmtpFaxError::new(NODE, ACCOUNT, "a@b.example", vec!["invalid fax number".into()], 1);
     assert_schema_valid(&built);
+}
+
+/// A system alert as `fax_smtp:system_report/1` publishes it: the failure's fields as `Details`.
+fn system_alert_payload() -> Value {
+    notification(
+        "system_alert",
+        json!({
+            "Subject": "System Alert: Fax SMTP Error",
+            "Message": "fax number 12 is invalid",
+            "Account-ID": ACCOUNT,
+            "Details": {
+                "To": "12@fax.acme.example.com",
+                "From": "sender@acme.example.com",
+                "Original-Number": "12",
+                "Translated-Number": "12",
+                "FaxBox-Domain": "fax.acme.example.com",
+                "Errors": ["fax number 12 is invalid"],
+                "Account-ID": ACCOUNT,
+                "FaxBox-ID": FAXBOX,
+            },
+        }),
+    )
+}
+
+#[test]
+fn system_alert_round_trips_validates_and_routes() {
+    let p = system_alert_payload();
+    let m: SystemAlert = round_trip(&p);
+    assert_eq!(m.subject, "System Alert: Fax SMTP Error");
+    assert_eq!(m.account_id.as_deref(), Some(ACCOUNT));
+    match &m.details {
+        Some(AlertDetails::Fields(d)) => assert_eq!(d["FaxBox-ID"], json!(FAXBOX)),
+        other => panic!("details as fields expected, got {other:?}"),
+    }
+    assert_eq!((m.exchange(), m.routing_key().as_str()), ("notifications", "notifications.system.alert"));
+    // Kazoo's definition requires these two, and the event pair
+    for field in ["Message", "Subject"] {
+        assert_missing::<SystemAlert>(&p, field);
+    }
+    assert_rejected_as_missing::<SystemAlert>(&merge(p.clone(), json!({"Message": ""})), "Message");
+    assert_invalid::<SystemAlert>(&p, "Event-Name", json!("outbound_smtp_fax_error"));
+    assert_invalid::<SystemAlert>(&p, "Event-Category", json!("fax"));
+    // `Details` may be a text (`kz_notify:system_alert/3` callers), and every optional header may be absent
+    let text = merge(p.clone(), json!({"Details": "a plain description"}));
+    let m: SystemAlert = round_trip(&text);
+    assert_eq!(m.details, Some(AlertDetails::Text("a plain description".into())));
+    let mut bare = p.clone();
+    for field in ["Details", "Account-ID", "X-Trace-ID"] {
+        bare.as_object_mut().expect("object").remove(field);
+    }
+    let _: SystemAlert = round_trip(&bare);
+    // the generic notification headers other than `Subject` are kept as they came
+    let generic = merge(p, json!({"To": ["ops@example.com"], "Reply-To": "noc@example.com", "Section": "fax"}));
+    let m: SystemAlert = round_trip(&generic);
+    assert_eq!(m.section.as_deref(), Some("fax"));
+    assert_eq!(m.extra["To"], json!(["ops@example.com"]));
+
+    let built = SystemAlert::new(NODE, "Fax SMTP Error", "realm nowhere.test not found in accounts db");
+    assert_eq!(built.subject, "System Alert: Fax SMTP Error");
+    let wire: Value = serde_json::from_slice(&built.encode().expect("encode")).expect("json");
+    assert_eq!(wire["Event-Category"], json!("notification"));
+    assert_eq!(wire["Event-Name"], json!("system_alert"));
+    assert_eq!(wire["App-Name"], json!("fax"));
+    assert!(wire.get("Details").is_none() && wire.get("Account-ID").is_none(), "{wire}");
 }
 
 #[test]

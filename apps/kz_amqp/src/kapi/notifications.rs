@@ -1,11 +1,12 @@
-//! Defines the five fax notifications that Kazoo's teletype turns into emails.
+//! Defines the fax notifications that Kazoo's teletype turns into emails, and the system alert for operators.
 //!
 //! This ports the fax part of Kazoo 4.3's `kapi_notifications`: inbound_fax, inbound_fax_error,
 //! outbound_fax, outbound_fax_error and outbound_smtp_fax_error, with `Event-Category=notification` on the
 //! `notifications` topic exchange, routed `notifications.fax.<inbound|inbound_error|outbound|outbound_error|
 //! outbound_smtp_error>`, each with its required headers plus the generic optional ones every notification
-//! accepts ([`NotifyHeaders`]).
-
+//! accepts ([`NotifyHeaders`]). It also ports `system_alert` (routed `notifications.system.alert`), which
+//! `fax_smtp` raises for a failure that is not the sender's to fix (`kz_notify` builds the same message).
+//!
 use serde::{Deserialize, Serialize};
 
 use super::call::FaxData;
@@ -427,3 +428,60 @@ impl_notification!(
         c.present("Timestamp", &s.timestamp)
     }
 );
+
+/// The `Subject` prefix of every system alert (`kz_notify:system_alert/3`).
+pub const SYSTEM_ALERT_PREFIX: &str = "System Alert: ";
+
+/// The `Details` of a system alert: the fields of the failure (what `fax_smtp` and `kz_notify:detailed_alert`
+/// send), or a text (teletype accepts both; Kazoo's generated schema types it as a string only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AlertDetails {
+    Fields(JsonMap),
+    Text(String),
+}
+
+/// Something went wrong that the system administrators should know of (`fax_smtp` → teletype `system_alert`).
+///
+/// Its `Subject` is required, so the generic [`NotifyHeaders`] (where `Subject` is optional) are not flattened
+/// in: their other fields, like any unknown one, stay in `extra`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SystemAlert {
+    #[serde(flatten)]
+    pub headers: DefaultHeaders,
+    /// `System Alert: <what>`.
+    #[serde(rename = "Subject", default)]
+    pub subject: String,
+    #[serde(rename = "Message", default)]
+    pub message: String,
+    #[serde(rename = "Details", default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<AlertDetails>,
+    /// The account concerned, when one is known.
+    #[serde(rename = "Account-ID", default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(rename = "Account-DB", default, skip_serializing_if = "Option::is_none")]
+    pub account_db: Option<String>,
+    #[serde(rename = "Request-ID", default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(rename = "Section", default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    #[serde(flatten)]
+    pub extra: JsonMap,
+}
+
+impl SystemAlert {
+    /// An alert about `what` (the subject becomes `System Alert: <what>`) with message `message`.
+    pub fn new(node: &str, what: &str, message: &str) -> Self {
+        SystemAlert {
+            headers: DefaultHeaders::for_message::<Self>(node),
+            subject: format!("{SYSTEM_ALERT_PREFIX}{what}"),
+            message: message.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+impl_notification!(SystemAlert, "notifications.system_alert", "system_alert", "notifications.system.alert", |s, c| {
+    c.required("Message", &s.message)?;
+    c.required("Subject", &s.subject)
+});

@@ -40,6 +40,8 @@ pub const TWINS: &[(DbClass, &str, MapFn)] = &[
     (DbClass::Account, "faxes/crossbar_listing", account_faxes_crossbar_listing),
     (DbClass::Account, "faxes/list_by_faxbox", account_faxes_list_by_faxbox),
     (DbClass::Account, "faxes/list_by_ownerid", account_faxes_list_by_ownerid),
+    (DbClass::Account, "users/creds_by_md5", users_creds_by_md5),
+    (DbClass::Account, "users/creds_by_sha", users_creds_by_sha),
     (DbClass::Account, "users/list_by_email", users_list_by_email),
     (DbClass::Account, "users/list_by_username", users_list_by_username),
     (DbClass::Accounts, "accounts/listing_by_realm", accounts_listing_by_realm),
@@ -533,6 +535,25 @@ fn account_faxes_list_by_ownerid(d: &Doc) -> Emits {
 
 // ---------------------------------------------------------------------------------------------------------------
 // account/users.json
+
+/// `creds_by_md5` and `creds_by_sha`: an enabled user's stored hash of `username:password`, as it is.
+fn users_creds_by(d: &Doc, field: &str) -> Emits {
+    run(|e| {
+        if !live_of_type(d, "user") || !truthy(get(d, "enabled")) || !truthy(get(d, field)) {
+            return Ok(());
+        }
+        e.push((val(get(d, field)), obj(&[("owner_id", get(d, "_id")), ("account_id", get(d, "pvt_account_id"))])));
+        Ok(())
+    })
+}
+
+fn users_creds_by_md5(d: &Doc) -> Emits {
+    users_creds_by(d, "pvt_md5_auth")
+}
+
+fn users_creds_by_sha(d: &Doc) -> Emits {
+    users_creds_by(d, "pvt_sha1_auth")
+}
 
 fn users_list_by_email(d: &Doc) -> Emits {
     run(|e| {
@@ -1114,6 +1135,60 @@ mod tests {
         let no_email = json!({"_id": "u2", "pvt_type": "user", "username": "bob"});
         check(a, "users/list_by_email", &no_email, json!([]));
         check(a, "users/list_by_username", &no_email, json!([["bob", {"id": "u2"}]]));
+    }
+
+    #[test]
+    fn credential_views_list_enabled_users_by_their_stored_hash() {
+        let a = DbClass::Account;
+        let user = |extra: Value| {
+            let mut d = json!({"_id": "u1", "pvt_type": "user", "pvt_account_id": "acct1", "enabled": true,
+                "pvt_md5_auth": "8cabadefda4d85960f04ff2f1c1de866",
+                "pvt_sha1_auth": "21098cc8977cc68d58a47ed87d71ecea0a468609"});
+            for (k, v) in extra.as_object().into_iter().flatten() {
+                d[k] = v.clone();
+            }
+            d
+        };
+        let value = json!({"owner_id": "u1", "account_id": "acct1"});
+        check(a, "users/creds_by_md5", &user(json!({})), json!([["8cabadefda4d85960f04ff2f1c1de866", value]]));
+        check(a, "users/creds_by_sha", &user(json!({})), json!([["21098cc8977cc68d58a47ed87d71ecea0a468609", value]]));
+        // The hash is the key as stored (no case folding); a missing account id is left out of the value.
+        check(
+            a,
+            "users/creds_by_md5",
+            &user(json!({"pvt_md5_auth": "ABC", "pvt_account_id": null})),
+            json!([["ABC", {"owner_id": "u1", "account_id": null}]]),
+        );
+        check(
+            a,
+            "users/creds_by_md5",
+            &json!({"_id": "u3", "pvt_type": "user", "enabled": 1, "pvt_md5_auth": 5}),
+            json!([[5, {"owner_id": "u3"}]]),
+        );
+        // `!doc.enabled`: a user without `enabled`, or with a falsy one, cannot log in; so neither can one
+        // without a hash, a deleted one or another type of document.
+        for extra in [
+            json!({"enabled": null}),
+            json!({"enabled": false}),
+            json!({"enabled": 0}),
+            json!({"enabled": ""}),
+            json!({"pvt_md5_auth": "", "pvt_sha1_auth": null}),
+            json!({"pvt_deleted": true}),
+            json!({"pvt_type": "device"}),
+        ] {
+            check(a, "users/creds_by_md5", &user(extra.clone()), json!([]));
+            check(a, "users/creds_by_sha", &user(extra), json!([]));
+        }
+        let mut bare = user(json!({}));
+        bare.as_object_mut().expect("object").remove("enabled");
+        check(a, "users/creds_by_md5", &bare, json!([]));
+        // A truthy non-boolean `enabled` counts, as in JavaScript.
+        check(
+            a,
+            "users/creds_by_sha",
+            &user(json!({"enabled": "false"})),
+            json!([["21098cc8977cc68d58a47ed87d71ecea0a468609", value]]),
+        );
     }
 
     #[test]
