@@ -26,5 +26,8 @@ if [ "$started_rabbit" = 1 ]; then
   started_rabbit=0
 fi
 echo
+echo "## Fax media (Faxbox's converter vs Ghostscript and ImageMagick, Kazoo's commands)"
+cargo bench -p fax_media --bench convert
+echo
 echo "## SMTP intake (Faxbox vs Postfix)"
 bash tests/bench/smtp.sh
