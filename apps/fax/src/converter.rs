@@ -228,21 +228,38 @@ pub async fn convert_job(ctx: &SmtpContext, job_id: &str, sender: Option<Sender>
 
 /// Queues every job left `attaching files` (by a crash, a stop between the `250` and the conversion, or a full
 /// queue) for conversion. Returns how many were found.
+///
+/// `faxes/list_by_account_state` is keyed `[account, state, created]`: the search goes account by account (one
+/// row to find the next account, then that account's `attaching files` range), so a store of millions of jobs is
+/// never read whole.
 pub async fn recover(ctx: &SmtpContext) -> Result<usize, ConvertJobError> {
-    let rows = match ctx.store.query(db::FAXES, "faxes/list_by_account_state", &ViewOptions::default()).await {
-        Ok(rows) => rows,
-        Err(StoreError::NotFound(_) | StoreError::DbNotFound(_)) => return Ok(0),
-        Err(e) => return Err(e.into()),
-    };
-    let stranded: Vec<String> = rows
-        .into_iter()
-        .filter(|r| r.key.get(1).and_then(Value::as_str) == Some(ATTACHING))
-        .filter_map(|r| r.id)
-        .collect();
-    for id in &stranded {
-        ctx.converter.submit(id.clone(), None);
+    const VIEW: &str = "faxes/list_by_account_state";
+    let mut found = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let next = ViewOptions {
+            // Objects sort after every other key: [account, {}] is past all of that account's rows.
+            startkey: after.as_ref().map(|a| json!([a, {}])),
+            limit: Some(1),
+            ..ViewOptions::default()
+        };
+        let rows = match ctx.store.query(db::FAXES, VIEW, &next).await {
+            Ok(rows) => rows,
+            Err(StoreError::NotFound(_) | StoreError::DbNotFound(_)) => return Ok(found),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(account) = rows.first().and_then(|r| r.key.get(0)).and_then(Value::as_str).map(String::from) else {
+            return Ok(found);
+        };
+        let stranded = ViewOptions::range(json!([account, ATTACHING]), json!([account, ATTACHING, {}]));
+        for row in ctx.store.query(db::FAXES, VIEW, &stranded).await? {
+            if let Some(id) = row.id {
+                ctx.converter.submit(id, None);
+                found += 1;
+            }
+        }
+        after = Some(account);
     }
-    Ok(stranded.len())
 }
 
 /// How many jobs may wait for conversion in memory. Past it, jobs wait in the store (they are durable from the

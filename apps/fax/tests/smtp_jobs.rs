@@ -362,28 +362,40 @@ async fn a_job_left_attaching_files_is_converted_on_recovery() {
     let id = queued_id(&send(&world, &[RCPT], &fixture("octet_stream_pdf.eml")).await);
     let done = settled(&world, &id).await;
     assert_eq!(done["pvt_job_status"], json!("pending"));
-    // A job a crash stranded between the 250 and its conversion: originals only, `attaching files`.
-    let mut stranded = done.clone();
-    let stranded_id = "5e5e0000000000000000000000000001";
-    for key in ["_rev", "_attachments", "pvt_pages", "pvt_size"] {
-        stranded.remove(key);
-    }
-    stranded.insert("_id".into(), json!(stranded_id));
-    stranded.insert("pvt_job_status".into(), json!("attaching files"));
+    // Jobs a crash stranded between the 250 and their conversion: originals only, `attaching files`; one in the
+    // job's own account, one in an account that sorts before it and one after (the search goes account by account).
     let original = world.store.get_attachment(db::FAXES, &id, "original_file.pdf").await.expect("original");
-    let att = kz_data::NewAttachment {
-        name: "original_file.pdf".into(),
-        content_type: original.content_type,
-        data: original.data,
-    };
-    world.store.save_with_attachments(db::FAXES, stranded, vec![att]).await.expect("stranded job");
+    let stranded_ids = [
+        ("5e5e0000000000000000000000000001", None),
+        ("5e5e0000000000000000000000000002", Some("00000000000000000000000000000001")),
+        ("5e5e0000000000000000000000000003", Some("ffffffffffffffffffffffffffffff01")),
+    ];
+    for (stranded_id, account) in stranded_ids {
+        let mut stranded = done.clone();
+        for key in ["_rev", "_attachments", "pvt_pages", "pvt_size"] {
+            stranded.remove(key);
+        }
+        stranded.insert("_id".into(), json!(stranded_id));
+        stranded.insert("pvt_job_status".into(), json!("attaching files"));
+        if let Some(account) = account {
+            stranded.insert("pvt_account_id".into(), json!(account));
+        }
+        let att = kz_data::NewAttachment {
+            name: "original_file.pdf".into(),
+            content_type: original.content_type.clone(),
+            data: original.data.clone(),
+        };
+        world.store.save_with_attachments(db::FAXES, stranded, vec![att]).await.expect("stranded job");
+    }
 
-    assert_eq!(fax::converter::recover(&world.ctx).await.expect("recover"), 1);
-    let recovered = settled(&world, stranded_id).await;
-    assert_eq!(recovered["pvt_job_status"], json!("pending"));
-    assert_eq!(recovered["pvt_pages"], done["pvt_pages"]);
-    assert!(recovered["_attachments"]["fax_file.tiff"].is_object());
-    assert!(recovered["_attachments"]["pdf_file.pdf"].is_object());
+    assert_eq!(fax::converter::recover(&world.ctx).await.expect("recover"), 3);
+    for (stranded_id, _) in stranded_ids {
+        let recovered = settled(&world, stranded_id).await;
+        assert_eq!(recovered["pvt_job_status"], json!("pending"), "{stranded_id}");
+        assert_eq!(recovered["pvt_pages"], done["pvt_pages"]);
+        assert!(recovered["_attachments"]["fax_file.tiff"].is_object());
+        assert!(recovered["_attachments"]["pdf_file.pdf"].is_object());
+    }
     // Nothing is left to recover.
     assert_eq!(fax::converter::recover(&world.ctx).await.expect("recover"), 0);
 }
