@@ -308,12 +308,49 @@ async fn email_to_fax_on_a_couchdb_node() {
     let fx = Fixture::new(2);
     fx.seed(&store).await;
     let extra = format!("[store]\nbackend = \"couchdb\"\nurl = \"{couch}\"\n");
-    let (node, fx, ids) = blocking(move || {
+    let (mut node, fx, ids) = blocking(move || {
         let node = FaxdNode::start(NODE, &extra);
         let ids = send_with_real_clients(&node, &fx);
         (node, fx, ids)
     })
     .await;
     check_jobs(&store, &fx, &ids).await;
+
+    // A job a crash left between its 250 and its conversion (originals only, `attaching files`) is converted when
+    // the node starts again: the search for such jobs runs on CouchDB's views too.
+    let done = store.get(db::FAXES, &ids[0]).await.expect("a converted job");
+    let names: Vec<String> = done["_attachments"]
+        .as_object()
+        .map(|a| a.keys().filter(|k| k.starts_with("original_file")).cloned().collect())
+        .unwrap_or_default();
+    assert!(!names.is_empty(), "no original in {done:?}");
+    let mut originals = Vec::new();
+    for name in names {
+        let original = store.get_attachment(db::FAXES, &ids[0], &name).await.expect("original");
+        originals.push(kz_data::NewAttachment { name, content_type: original.content_type, data: original.data });
+    }
+    let stranded_id = kz_core::ids::new_id();
+    let mut stranded = done.clone();
+    for key in ["_rev", "_attachments", "pvt_pages", "pvt_size"] {
+        stranded.remove(key);
+    }
+    stranded.insert("_id".into(), json!(stranded_id));
+    stranded.insert("pvt_job_status".into(), json!("attaching files"));
+    store.save_with_attachments(db::FAXES, stranded, originals).await.expect("stranded job");
+    let node = blocking(move || {
+        node.restart();
+        node
+    })
+    .await;
+    let until = Instant::now() + CONVERSION_WAIT;
+    loop {
+        let job = store.get(db::FAXES, &stranded_id).await.expect("stranded job");
+        if job["pvt_job_status"] == json!("pending") {
+            assert!(job["_attachments"]["fax_file.tiff"].is_object(), "{job:?}");
+            break;
+        }
+        assert!(Instant::now() < until, "stranded job not converted after a restart: {job:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     drop(node);
 }
