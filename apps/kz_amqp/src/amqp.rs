@@ -682,6 +682,27 @@ impl Shared {
         }
     }
 
+    /// Whether the queue of a consumer the broker cancelled was deleted. A broker that is stopping also cancels
+    /// its consumers and, until it closes the connection, answers that its durable queues are not found ("home
+    /// node ... is down or inaccessible"): that answer, or a connection lost meanwhile, means "not deleted", and
+    /// a plain "not found" must hold on a second look.
+    async fn queue_deleted(&self, live: &Live, queue: &str) -> bool {
+        for look in 0..2 {
+            if look > 0 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            if live.lost.is_cancelled() || !live.connection.status().connected() {
+                live.lost.cancel();
+                return false;
+            }
+            match self.queue_len(queue).await {
+                Err(BusError::NotFound(text)) if !text.contains("down or inaccessible") => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
     /// Forwards deliveries from the broker to the app's stream, restarting the consumer after every
     /// reconnection, until the app drops the stream, the queue is deleted, or the bus shuts down.
     async fn run_consumer(
@@ -754,13 +775,11 @@ impl Shared {
                         continue;
                     }
                     // The broker cancelled the consumer: the queue is gone, or it is a transient fault.
-                    match self.queue_len(&queue).await {
-                        Err(BusError::NotFound(_)) => {
-                            debug!(%queue, "queue deleted; consumer stream ends");
-                            break;
-                        }
-                        _ => continue,
+                    if self.queue_deleted(&live, &queue).await {
+                        debug!(%queue, "queue deleted; consumer stream ends");
+                        break;
                     }
+                    continue;
                 }
             }
         }
