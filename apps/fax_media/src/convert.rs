@@ -259,7 +259,7 @@ fn render_one(input: &Input, kind: Kind, limits: &RenderLimits) -> Result<Vec<Pa
     Ok(pages)
 }
 
-/// Converts documents, in order, into one fax. Blocks: call it from a blocking thread (see [`convert_async`]).
+/// Converts documents, in order, into one fax. Blocks: from async code, run it on a [`crate::pool::Pool`].
 pub fn convert(inputs: &[Input], opts: &ConvertOptions) -> Result<Converted, MediaError> {
     let started = Instant::now();
     let deadline = started + opts.timeout;
@@ -335,22 +335,6 @@ pub fn convert(inputs: &[Input], opts: &ConvertOptions) -> Result<Converted, Med
         "documents converted to fax"
     );
     Ok(Converted { tiff, pdf, pages: pages.len() as u32 })
-}
-
-/// Extra time the async wrapper allows past `timeout` for the blocking conversion to notice its own deadline.
-const GRACE: Duration = Duration::from_secs(2);
-
-/// Runs [`convert`] on tokio's blocking pool, so an actor or request handler can await it without stalling its
-/// runtime. If the conversion overruns its time limit (one huge page can), the caller gets `TimedOut` at once;
-/// the blocking thread finishes that page and then stops on its own.
-pub async fn convert_async(inputs: Vec<Input>, opts: ConvertOptions) -> Result<Converted, MediaError> {
-    let limit = opts.timeout + GRACE;
-    let task = tokio::task::spawn_blocking(move || convert(&inputs, &opts));
-    match tokio::time::timeout(limit, task).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(join)) => Err(MediaError::corrupt(format!("the converter stopped: {join}"))),
-        Err(_) => Err(MediaError::TimedOut),
-    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fax_media::MediaError;
-use fax_media::convert::{ConvertOptions, Converted, Input, convert, convert_async};
+use fax_media::convert::{ConvertOptions, Converted, Input, convert};
 use fax_media::page::{FAX_WIDTH, Page, Resolution};
+use fax_media::pool::{Pool, Priority};
 use fax_media::render::cover::Cover;
 use fax_media::render::office;
 use fax_media::tiff;
@@ -579,12 +580,13 @@ fn a_fax_ready_tiff_passes_through_unchanged() {
 }
 
 #[tokio::test]
-async fn the_async_wrapper_converts_off_the_runtime() {
-    let text = Input::new(b"hello from the async wrapper\n".to_vec());
-    let fax = convert_async(vec![text], opts()).await.unwrap_or_else(|e| panic!("{e}"));
+async fn a_pool_converts_off_the_runtime_within_the_time_limit() {
+    let pool = Pool::new("test-limit", 1, Priority::Normal).unwrap_or_else(|e| panic!("{e}"));
+    let text = Input::new(b"hello from the conversion pool\n".to_vec());
+    let fax = pool.convert(vec![text], opts()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(fax.pages, 1);
     let late = ConvertOptions { timeout: Duration::ZERO, ..opts() };
-    let err = convert_async(vec![Input::new(b"x".to_vec())], late).await.err();
+    let err = pool.convert(vec![Input::new(b"x".to_vec())], late).await.err();
     assert!(matches!(err, Some(MediaError::TimedOut)), "{err:?}");
 }
 
