@@ -17,6 +17,8 @@ use kz_data::Doc;
 use serde_json::Value;
 use tracing::warn;
 
+use crate::smtp::job::text;
+
 /// The conversion options of `job`: the limits configured for this node and its cover sheet.
 pub async fn options(config: &Config, job: &Doc) -> ConvertOptions {
     let limits = match config.convert().await {
@@ -59,11 +61,6 @@ pub fn cover(job: &Doc) -> Option<Cover> {
     })
 }
 
-/// A non-empty string field of the job, trimmed.
-fn text<'a>(job: &'a Doc, key: &str) -> Option<&'a str> {
-    job.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
-}
-
 /// `Name (number)`, or whichever of the two there is (once when they are the same); empty when neither.
 fn name_and_number(name: Option<&str>, number: Option<&str>) -> String {
     match (name, number) {
@@ -75,7 +72,7 @@ fn name_and_number(name: Option<&str>, number: Option<&str>) -> String {
 }
 
 /// The first address of the job's `notifications.email.send_to` (the sender's, for an email-to-fax job).
-fn first_recipient(job: &Doc) -> Option<&str> {
+pub(crate) fn first_recipient(job: &Doc) -> Option<&str> {
     match job.get("notifications")?.get("email")?.get("send_to")? {
         Value::String(s) => Some(s.as_str()),
         Value::Array(a) => a.iter().filter_map(Value::as_str).next(),

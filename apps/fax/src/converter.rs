@@ -99,15 +99,7 @@ fn originals(job: &Doc) -> Vec<(String, Option<String>, Option<String>)> {
 /// The sender of a job found after a restart: the first address its notifications go to.
 fn sender_of(job: &Doc) -> Sender {
     let text = |k: &str| job.get(k).and_then(Value::as_str).map(String::from);
-    let from = job
-        .get("notifications")
-        .and_then(|n| n.get("email"))
-        .and_then(|e| e.get("send_to"))
-        .and_then(Value::as_array)
-        .and_then(|a| a.first())
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let from = crate::convert_plan::first_recipient(job).unwrap_or_default().to_string();
     let number = text("to_number").unwrap_or_default();
     Sender {
         from,

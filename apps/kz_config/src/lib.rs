@@ -128,10 +128,7 @@ impl Config {
 
     /// A key of `system_config/<category>` looked up node -> zone -> default; `None` when set nowhere.
     pub async fn get(&self, category: &str, key: &str) -> ConfigResult<Option<Value>> {
-        let Some(doc) = self.system_doc(category).await? else {
-            return Ok(None);
-        };
-        Ok(self.sections().into_iter().find_map(|s| doc.get(s).and_then(|sec| sec.get(key)).cloned()))
+        self.get_path(category, &[key]).await
     }
 
     /// Like [`Config::get`], but a key set nowhere gets `default` written under `default` and returned.
@@ -149,7 +146,12 @@ impl Config {
         let Some(doc) = self.system_doc(category).await? else {
             return Ok(None);
         };
-        Ok(self.sections().into_iter().find_map(|s| doc.get(s).and_then(|sec| value_at(sec, path)).cloned()))
+        Ok(self.lookup(&doc, path).cloned())
+    }
+
+    /// The value at `path` in the first section of `doc` that has one, node -> zone -> default.
+    fn lookup<'a>(&self, doc: &'a Doc, path: &[&str]) -> Option<&'a Value> {
+        self.sections().into_iter().find_map(|s| doc.get(s).and_then(|sec| value_at(sec, path)))
     }
 
     /// Reads several key paths at once, each looked up node -> zone -> default; the paths set nowhere get their
@@ -159,7 +161,7 @@ impl Config {
         let mut values = Vec::with_capacity(paths.len());
         let mut missing = Vec::new();
         for (path, default) in paths {
-            match self.sections().into_iter().find_map(|s| doc.get(s).and_then(|sec| value_at(sec, path))) {
+            match self.lookup(&doc, path) {
                 Some(v) => values.push(v.clone()),
                 None => {
                     missing.push((path.iter().map(|k| k.to_string()).collect::<Vec<_>>(), default.clone()));

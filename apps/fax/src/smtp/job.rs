@@ -83,8 +83,8 @@ pub struct Facts {
     pub reseller_id: Option<String>,
 }
 
-/// A non-empty string field of a document.
-fn text<'a>(doc: &'a Doc, key: &str) -> Option<&'a str> {
+/// A non-empty string field of a document, trimmed.
+pub(crate) fn text<'a>(doc: &'a Doc, key: &str) -> Option<&'a str> {
     doc.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
 }
 
