@@ -138,6 +138,21 @@ impl FaxdNode {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// Waits (at most a minute) until no job of faxbox `faxbox_id` is still `attaching files`, asking the node with
+    /// `sup fax_maintenance faxbox_jobs` as an operator would.
+    pub fn wait_for_conversions(&self, faxbox_id: &str) {
+        let started = Instant::now();
+        loop {
+            let out = self.sup_ok(&["--json", "fax_maintenance", "faxbox_jobs", faxbox_id, "attaching files"]);
+            let reply: serde_json::Value = serde_json::from_str(&out).expect("sup --json reply");
+            if reply["reply"]["rows"].as_array().is_some_and(Vec::is_empty) {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "conversions still running: {out}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit status, at most `limit`.
     pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use fax_media::convert::{ConvertOptions, Input, convert};
@@ -119,20 +119,6 @@ impl Api {
     }
 }
 
-/// Waits until the faxbox has no job left `attaching files`, asking the node with sup as an operator would.
-fn wait_for_conversions(node: &FaxdNode, faxbox_id: &str) {
-    let started = Instant::now();
-    loop {
-        let out = node.sup_ok(&["--json", "fax_maintenance", "faxbox_jobs", faxbox_id, "attaching files"]);
-        let reply: Value = serde_json::from_str(&out).expect("sup --json reply");
-        if reply["reply"]["rows"].as_array().is_some_and(Vec::is_empty) {
-            return;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "conversions still running: {out}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The value `sup --json kapps_config get CATEGORY KEY` answers.
 fn config_get(node: &FaxdNode, category: &str, key: &str) -> Value {
     let out = node.sup_ok(&["--json", "kapps_config", "get", category, key]);
@@ -183,8 +169,8 @@ async fn a_cover_sheet_from_the_faxbox_setting_and_a_page_limit_from_kazoo_conve
         // (a) The same email, with a one-page PDF, to a faxbox with the cover sheet and to one without.
         let covered = send(&node, &rcpt(&covered_domain), &[&invoice]);
         let uncovered = send(&node, &rcpt(&plain_domain), &[&invoice]);
-        wait_for_conversions(&node, &covered_box);
-        wait_for_conversions(&node, &plain_box);
+        node.wait_for_conversions(&covered_box);
+        node.wait_for_conversions(&plain_box);
         // The conversion settings were read and their defaults written back, nested as Kazoo keeps them.
         let fax = config_get(&node, "kazoo_convert", "fax");
         assert_eq!(fax, json!({"convert_command_timeout": 180_000, "max_pages": 100, "max_pixels": 50_000_000}));
@@ -192,7 +178,7 @@ async fn a_cover_sheet_from_the_faxbox_setting_and_a_page_limit_from_kazoo_conve
         let lowered = r#"{"convert_command_timeout":180000,"max_pages":1,"max_pixels":50000000}"#;
         node.sup_ok(&["kapps_config", "set_default", "kazoo_convert", "fax", lowered]);
         let too_long = send(&node, &rcpt(&plain_domain), &[&two_pages]);
-        wait_for_conversions(&node, &plain_box);
+        node.wait_for_conversions(&plain_box);
         (node, (covered, uncovered, too_long))
     })
     .await;

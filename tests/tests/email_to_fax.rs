@@ -242,23 +242,6 @@ async fn check_jobs(store: &dyn Store, fx: &Fixture, ids: &[String]) {
 }
 
 /// How long a node may take to convert the documents of the emails it accepted.
-const CONVERSION_LIMIT: Duration = Duration::from_secs(60);
-
-/// Waits until no job of the faxbox is still `attaching files`, asking the node with `sup fax_maintenance
-/// faxbox_jobs` as an operator would.
-fn wait_for_conversions(node: &FaxdNode, faxbox_id: &str) {
-    let started = Instant::now();
-    loop {
-        let out = node.sup_ok(&["--json", "fax_maintenance", "faxbox_jobs", faxbox_id, "attaching files"]);
-        let reply: Value = serde_json::from_str(&out).expect("sup --json reply");
-        if reply["reply"]["rows"].as_array().is_some_and(Vec::is_empty) {
-            return;
-        }
-        assert!(started.elapsed() < CONVERSION_LIMIT, "conversions still running: {out}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Runs `f` on a blocking thread (starting, stopping and driving nodes blocks).
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("blocking task")
@@ -286,7 +269,7 @@ async fn email_to_fax_on_a_standalone_node() {
         node.restart();
         let ids = send_with_real_clients(&node, &fx);
         // The store cannot be read while the node runs: wait for the conversions that follow the 250s.
-        wait_for_conversions(&node, &fx.faxbox_id);
+        node.wait_for_conversions(&fx.faxbox_id);
         (node, fx, ids)
     })
     .await;

@@ -4,99 +4,14 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-
-use async_trait::async_trait;
-use bytes::Bytes;
-use crossbar::ApiContext;
 use crossbar::users::{self, NewUser};
-use futures::stream::BoxStream;
 use kz_core::db;
-use kz_data::{Attachment, BulkResult, Change, Changes, Doc, NewAttachment, Store, StoreResult, ViewOptions, ViewRow};
+use kz_data::Store;
 use serde_json::{Value, json};
-use support::{Harness, md5_hex, serve, sha1_hex};
+use support::{Harness, md5_hex, sha1_hex};
 
 const REALM: &str = "crowd.example.com";
 const USERS: usize = 250;
-
-/// A store that records every view query (database, view, key) and passes everything on.
-struct Recording {
-    inner: Arc<dyn Store>,
-    queries: Mutex<Vec<(String, String, Option<Value>)>>,
-}
-
-impl Recording {
-    fn take(&self) -> Vec<(String, String, Option<Value>)> {
-        self.queries.lock().map(|mut q| std::mem::take(&mut *q)).unwrap_or_default()
-    }
-}
-
-#[async_trait]
-impl Store for Recording {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-    async fn db_create(&self, db: &str) -> StoreResult<bool> {
-        self.inner.db_create(db).await
-    }
-    async fn db_delete(&self, db: &str) -> StoreResult<bool> {
-        self.inner.db_delete(db).await
-    }
-    async fn db_exists(&self, db: &str) -> StoreResult<bool> {
-        self.inner.db_exists(db).await
-    }
-    async fn db_list(&self) -> StoreResult<Vec<String>> {
-        self.inner.db_list().await
-    }
-    async fn get(&self, db: &str, id: &str) -> StoreResult<Doc> {
-        self.inner.get(db, id).await
-    }
-    async fn save(&self, db: &str, doc: Doc) -> StoreResult<Doc> {
-        self.inner.save(db, doc).await
-    }
-    async fn delete(&self, db: &str, id: &str, rev: &str) -> StoreResult<String> {
-        self.inner.delete(db, id, rev).await
-    }
-    async fn bulk_save(&self, db: &str, docs: Vec<Doc>) -> StoreResult<Vec<BulkResult>> {
-        self.inner.bulk_save(db, docs).await
-    }
-    async fn put_attachment(
-        &self,
-        db: &str,
-        id: &str,
-        name: &str,
-        content_type: &str,
-        data: Bytes,
-        rev: Option<&str>,
-    ) -> StoreResult<String> {
-        self.inner.put_attachment(db, id, name, content_type, data, rev).await
-    }
-    async fn get_attachment(&self, db: &str, id: &str, name: &str) -> StoreResult<Attachment> {
-        self.inner.get_attachment(db, id, name).await
-    }
-    async fn save_with_attachments(&self, db: &str, doc: Doc, attachments: Vec<NewAttachment>) -> StoreResult<Doc> {
-        self.inner.save_with_attachments(db, doc, attachments).await
-    }
-    async fn delete_attachment(&self, db: &str, id: &str, name: &str, rev: &str) -> StoreResult<String> {
-        self.inner.delete_attachment(db, id, name, rev).await
-    }
-    async fn query(&self, db: &str, view: &str, opts: &ViewOptions) -> StoreResult<Vec<ViewRow>> {
-        if let Ok(mut q) = self.queries.lock() {
-            q.push((db.to_string(), view.to_string(), opts.key.clone()));
-        }
-        self.inner.query(db, view, opts).await
-    }
-    async fn changes(&self, db: &str, since: Option<&str>, limit: Option<usize>) -> StoreResult<Changes> {
-        self.inner.changes(db, since, limit).await
-    }
-    async fn changes_live(
-        &self,
-        db: &str,
-        since: Option<&str>,
-    ) -> StoreResult<BoxStream<'static, StoreResult<Change>>> {
-        self.inner.changes_live(db, since).await
-    }
-}
 
 fn username(i: usize) -> String {
     format!("user{i:03}@{REALM}")
@@ -156,53 +71,42 @@ async fn logins_find_their_user_by_key_among_hundreds() {
     assert_eq!(created.status, 201, "{:?}", created.body);
     let late_id = created.data()["id"].as_str().expect("id").to_string();
 
-    // The same API on a store that records its queries.
-    let recording = Arc::new(Recording { inner: h.store.clone(), queries: Mutex::new(Vec::new()) });
-    let ctx = Arc::new(ApiContext {
-        store: recording.clone(),
-        bus: h.bus.clone(),
-        config: kz_config::Config::new(recording.clone(), "faxd@recording", None),
-        node: "faxd@recording".into(),
-    });
-    let base = serve(ctx).await;
-    let client = reqwest::Client::new();
-    recording.take();
+    // The harness's store records the view queries it answers.
+    let (client, base) = (&h.client, h.base.as_str());
+    h.store.take_queries();
 
     // md5: the right user, by realm, with one keyed read of the md5 view.
     let creds = md5_of(&username(137), &password(137));
-    let (status, body) = login(&client, &base, json!({"credentials": creds, "realm": REALM})).await;
+    let (status, body) = login(client, base, json!({"credentials": creds, "realm": REALM})).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["data"]["owner_id"], ids[137].as_str());
     assert_eq!(body["data"]["account_id"], account.as_str());
     assert_eq!(body["data"]["account_name"], "Crowd");
     assert!(body["auth_token"].as_str().is_some_and(|t| t.len() == 64));
-    let user_reads: Vec<_> = recording.take().into_iter().filter(|(db, _, _)| *db == account_db).collect();
+    let user_reads: Vec<_> = h.store.take_queries().into_iter().filter(|(db, _, _)| *db == account_db).collect();
     assert_eq!(user_reads, vec![(account_db.clone(), "users/creds_by_md5".to_string(), Some(json!(creds)))]);
 
     // sha, by account name; and the user created through the API.
     let sha = sha1_hex(&format!("{}:{}", username(249), password(249)));
     let (status, body) =
-        login(&client, &base, json!({"credentials": sha, "account_name": "crowd", "method": "sha"})).await;
+        login(client, base, json!({"credentials": sha, "account_name": "crowd", "method": "sha"})).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["data"]["owner_id"], ids[249].as_str());
-    let user_reads: Vec<_> = recording.take().into_iter().filter(|(db, _, _)| *db == account_db).collect();
+    let user_reads: Vec<_> = h.store.take_queries().into_iter().filter(|(db, _, _)| *db == account_db).collect();
     assert_eq!(user_reads, vec![(account_db.clone(), "users/creds_by_sha".to_string(), Some(json!(sha)))]);
-    let (status, body) = login(
-        &client,
-        &base,
-        json!({"credentials": md5_of("late.comer@crowd.example.com", "late-pw"), "realm": REALM}),
-    )
-    .await;
+    let (status, body) =
+        login(client, base, json!({"credentials": md5_of("late.comer@crowd.example.com", "late-pw"), "realm": REALM}))
+            .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["data"]["owner_id"], late_id.as_str());
 
     // A wrong password, another user's password, md5 credentials sent as sha: Kazoo's 401.
     let wrong = md5_of(&username(137), "not-it");
-    assert_refused_login(&client, &base, json!({"credentials": wrong, "realm": REALM}), "wrong password").await;
+    assert_refused_login(client, base, json!({"credentials": wrong, "realm": REALM}), "wrong password").await;
     let crossed = md5_of(&username(137), &password(138));
-    assert_refused_login(&client, &base, json!({"credentials": crossed, "realm": REALM}), "another's password").await;
+    assert_refused_login(client, base, json!({"credentials": crossed, "realm": REALM}), "another's password").await;
     let as_sha = json!({"credentials": md5_of(&username(5), &password(5)), "realm": REALM, "method": "sha"});
-    assert_refused_login(&client, &base, as_sha, "md5 as sha").await;
+    assert_refused_login(client, base, as_sha, "md5 as sha").await;
 
     // A disabled user, a deleted one and one stored without `enabled` cannot log in (Kazoo's view skips them).
     let disabled = h
@@ -210,20 +114,20 @@ async fn logins_find_their_user_by_key_among_hundreds() {
         .await;
     assert_eq!(disabled.status, 200, "{:?}", disabled.body);
     let creds = json!({"credentials": md5_of(&username(10), &password(10)), "realm": REALM});
-    assert_refused_login(&client, &base, creds, "disabled").await;
+    assert_refused_login(client, base, creds, "disabled").await;
     let deleted = h.m("DELETE", &format!("/v2/accounts/{account}/users/{}", ids[11]), None).await;
     assert_eq!(deleted.status, 200, "{:?}", deleted.body);
     let creds = json!({"credentials": md5_of(&username(11), &password(11)), "realm": REALM});
-    assert_refused_login(&client, &base, creds, "deleted").await;
+    assert_refused_login(client, base, creds, "deleted").await;
     let mut bare = h.store.get(&account_db, &ids[12]).await.expect("user 12");
     bare.remove("enabled");
     h.store.save(&account_db, bare).await.expect("save");
     let creds = json!({"credentials": md5_of(&username(12), &password(12)), "realm": REALM});
-    assert_refused_login(&client, &base, creds, "no enabled flag").await;
+    assert_refused_login(client, base, creds, "no enabled flag").await;
 
     // The others are untouched.
     let creds = json!({"credentials": md5_of(&username(13), &password(13)), "realm": REALM});
-    assert_eq!(login(&client, &base, creds).await.0, 201);
+    assert_eq!(login(client, base, creds).await.0, 201);
 }
 
 async fn assert_refused_login(client: &reqwest::Client, base: &str, data: Value, what: &str) {

@@ -31,14 +31,23 @@ pub const NODE: &str = "faxd@crossbar-test";
 pub const MASTER_USER: &str = "admin@master.example.com";
 pub const MASTER_PASSWORD: &str = "secret";
 
-/// The real embedded store behind a switch that can make it fail.
+/// The real embedded store behind a switch that can make it fail; it also records the view queries it answers.
 pub struct FaultyStore {
     inner: EmbeddedStore,
     down: AtomicBool,
     refuse_saves_to: Mutex<Option<String>>,
+    queries: Mutex<Vec<Query>>,
 }
 
+/// A view query as the store saw it: database, view and key.
+pub type Query = (String, String, Option<Value>);
+
 impl FaultyStore {
+    /// The view queries made since the last call.
+    pub fn take_queries(&self) -> Vec<Query> {
+        self.queries.lock().map(|mut q| std::mem::take(&mut *q)).unwrap_or_default()
+    }
+
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
     }
@@ -136,6 +145,9 @@ impl Store for FaultyStore {
     }
     async fn query(&self, db: &str, view: &str, opts: &ViewOptions) -> StoreResult<Vec<ViewRow>> {
         self.check()?;
+        if let Ok(mut q) = self.queries.lock() {
+            q.push((db.to_string(), view.to_string(), opts.key.clone()));
+        }
         self.inner.query(db, view, opts).await
     }
     async fn changes(&self, db: &str, since: Option<&str>, limit: Option<usize>) -> StoreResult<Changes> {
@@ -207,7 +219,12 @@ impl Harness {
     pub async fn start() -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let inner = EmbeddedStore::open(dir.path()).expect("embedded store");
-        let store = Arc::new(FaultyStore { inner, down: AtomicBool::new(false), refuse_saves_to: Mutex::new(None) });
+        let store = Arc::new(FaultyStore {
+            inner,
+            down: AtomicBool::new(false),
+            refuse_saves_to: Mutex::new(None),
+            queries: Mutex::new(Vec::new()),
+        });
         kz_data::design::refresh_views(store.as_ref()).await.expect("design docs");
         let bus = Arc::new(LocalBus::new());
         kz_amqp::kapi::declare_exchanges(bus.as_ref()).await.expect("exchanges");
