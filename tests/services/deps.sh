@@ -11,6 +11,9 @@ missing=()
 need() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || missing+=("$1"); }
 need pkg-config
 need libsqlite3-dev
+# A C compiler: Rust links through it, and the build compiles C and assembly (mimalloc, the md-5 asm core).
+need gcc
+need libc6-dev
 if [ "$mode" = "test" ] || [ "$mode" = "bench" ]; then
   need rabbitmq-server
   # A real SMTP client for the email-to-fax tests (tests/tests/email_to_fax.rs).
