@@ -27,7 +27,14 @@ pub fn sup_bin() -> PathBuf {
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    free_ports::<1>()[0]
+}
+
+/// `N` distinct free loopback ports: every listener is held until all are chosen, so the system cannot hand the
+/// same port out twice (as it can to one-at-a-time picks).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N).map(|_| TcpListener::bind("127.0.0.1:0").expect("free port")).collect();
+    std::array::from_fn(|i| listeners[i].local_addr().map(|a| a.port()).expect("free port"))
 }
 
 /// A faxd process with its own data directory and admin port; killed when dropped.
@@ -72,7 +79,7 @@ impl FaxdNode {
     }
 
     fn spawn(&mut self) {
-        let (port, smtp, api) = (free_port(), free_port(), free_port());
+        let [port, smtp, api] = free_ports::<3>();
         let base = std::fs::read_to_string(self.dir.path().join("faxd.base.toml")).expect("base config");
         let sections = format!(
             "\n[admin]\nlisten = \"127.0.0.1:{port}\"\n\n[smtp]\nlisten = \"127.0.0.1:{smtp}\"\n\n[api]\nlisten = \"127.0.0.1:{api}\"\n"
